@@ -1,0 +1,117 @@
+/*
+ * xcsreg.h: what the C files of xcsreg share.
+ *
+ * Every Lua module lives in one file and exports only its luaopen_<name>.
+ * The plain-C helpers below exist because another C file needs them too
+ * (the k8s client needs JSON, base64, processes and logging). Each says who
+ * owns what it returns and whether it may raise a Lua error.
+ */
+#ifndef XCSREG_H
+#define XCSREG_H
+
+#include <stddef.h>
+#include <lua.h>
+
+#define XCSREG_VERSION "0.1.0"
+
+/* Exit codes, shared by the host and every shipped script. */
+#define XCS_EXIT_OK 0
+#define XCS_EXIT_FAIL 1    /* an operation failed */
+#define XCS_EXIT_USAGE 2   /* usage or configuration error; nothing was changed */
+#define XCS_EXIT_LOCKED 3  /* another run holds the lock */
+
+/* ---- Lua modules (one file each) ---- */
+int luaopen_base64(lua_State *L);
+int luaopen_http(lua_State *L);
+int luaopen_json(lua_State *L);
+int luaopen_k8s(lua_State *L);
+int luaopen_log(lua_State *L);
+int luaopen_proc(lua_State *L);
+int luaopen_yaml(lua_State *L);
+
+/* ---- base64.c: RFC 4648, pure functions, never raise ---- */
+#define B64_URL 1    /* '-' and '_' instead of '+' and '/' */
+#define B64_NOPAD 2  /* encode: no '='; decode: padding optional */
+size_t b64_encoded_len(size_t n, int flags);
+/* Writes exactly b64_encoded_len(n, flags) bytes to dst (no NUL). */
+void b64_encode(const unsigned char *src, size_t n, char *dst, int flags);
+/* Room dst needs for decoding n bytes. */
+size_t b64_decoded_maxlen(size_t n);
+/* Decodes strictly: alphabet per flags, no whitespace, '=' only as padding,
+ * padding required unless B64_NOPAD, unused trailing bits must be zero.
+ * Returns the decoded length, or (size_t)-1 with *errpos = offset of the
+ * first offending byte (n for a bad length). */
+size_t b64_decode(const char *src, size_t n, unsigned char *dst, int flags,
+                  size_t *errpos);
+
+/* ---- json.c ---- */
+/* The sentinel Lua sees as json.null (a light userdata). */
+#define JSON_NULL ((void *)0)
+/* Encodes the Lua value at idx as compact JSON with sorted keys and Go's
+ * escaping, and pushes the string. Raises on values JSON cannot hold. */
+void json_encode_push(lua_State *L, int idx);
+/* Decodes text and pushes the value; returns 1. On bad input pushes
+ * nothing, writes a message naming the position to msg, returns 0.
+ * May raise only on memory errors (nothing of the caller's is leaked). */
+int json_decode_push(lua_State *L, const char *text, size_t len,
+                     char *msg, size_t msgsz);
+
+/* ---- log.c: process-wide, shared by C and Lua ---- */
+enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3, LOG_TRACE = 4 };
+void log_set_level(int level);
+int log_get_level(void);
+void log_set_json(int on);
+/* Registers a secret (copied): any later log line has it replaced by ***. */
+void log_add_secret(const char *s, size_t len);
+/* Writes one line to stderr if level is enabled; redacts registered secrets. */
+void log_msg(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Copies src into dst (size dstsz, NUL-terminated) with secrets redacted;
+ * returns the length written. 3 * len + 1 bytes always suffice. */
+size_t log_redact(const char *src, size_t len, char *dst, size_t dstsz);
+/* Frees the registered secrets (end of process, or between test states). */
+void log_reset(void);
+
+/* ---- proc.c: run a command without a shell, never raise ---- */
+struct proc_spec {
+	const char *const *argv;   /* argv[0] is looked up in PATH if it has no '/' */
+	const char *const *env;    /* NULL: inherit; else "NAME=VALUE" to add/replace */
+	const char *stdin_data;    /* NULL: /dev/null */
+	size_t stdin_len;
+	double timeout;            /* seconds, <= 0: none */
+	size_t max_output;         /* cap per stream in bytes, 0: 16 MiB */
+	int inherit_stderr;        /* stderr goes to ours instead of being captured */
+};
+struct proc_result {
+	int status;         /* exit code, or 128+signal */
+	int timed_out;
+	char *out, *err;    /* malloc'd, NUL-terminated; free with proc_result_free */
+	size_t out_len, err_len;
+};
+/* Returns 0 when the command ran (whatever its exit status), or -1 with
+ * msg filled (e.g. "executable not found") and nothing to free. */
+int proc_run(const struct proc_spec *spec, struct proc_result *res,
+             char *msg, size_t msgsz);
+void proc_result_free(struct proc_result *res);
+
+/* ---- yaml.c ---- */
+/* Pushes the first YAML document in text as Lua values (json's markers and
+ * json.null); returns 1, or 0 with msg filled (line and column). */
+int yaml_decode_push(lua_State *L, const char *text, size_t len,
+                     char *msg, size_t msgsz);
+
+/* ---- lua_bundle.c (generated from lua/ by scripts/embed-lua) ---- */
+struct embedded_lua {
+	const char *path;           /* relative to lua/: "setup.lua", "xcsreg/secrets.lua" */
+	const unsigned char *text;
+	size_t len;
+};
+extern const struct embedded_lua embedded_lua[];  /* ends with path == NULL */
+
+/* ---- main.c ---- */
+/* Markers shared by json and yaml: tables decoded from JSON arrays/objects
+ * carry these metatables (registry keys). */
+#define XCS_ARRAY_MT "xcsreg.array"
+#define XCS_OBJECT_MT "xcsreg.object"
+
+#endif
