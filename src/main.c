@@ -4,6 +4,7 @@
  * loadable with require, and runs a script under lua_pcall with a traceback.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,6 +363,8 @@ int main(int argc, char **argv)
 		}
 	}
 	log_set_level(level);
+	/* A helper that exits before reading its stdin must give us EPIPE, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	if (i >= argc) {
 		fputs(usage_text, stderr);
 		return XCS_EXIT_USAGE;
