@@ -1,0 +1,248 @@
+-- xcsreg.config: what to do, from a site file or from kubectl-style flags.
+--
+-- Both end as the same plan:
+--   { namespaces = {...} or nil (nil: the context's namespace),
+--     service_accounts = {...},
+--     secrets = { { name = "ghcr", registries = { {server=, username=, password=, email=}, ... } }, ... } }
+-- Every check runs before anything is sent to a cluster; every error names
+-- the entry and the field (the flag, for the command line).
+local credentials = require "xcsreg.credentials"
+
+local config = {}
+
+config.DEFAULT_FILE = "/etc/xcsreg/registries.lua"
+config.DEFAULT_SERVER = "https://index.docker.io/v1/"
+
+-- DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?
+local function is_label(s)
+  return s:find("^[a-z0-9]") and s:find("[a-z0-9]$") and not s:find("[^a-z0-9%-]")
+end
+
+function config.check_namespace(s)
+  if #s > 63 or not is_label(s) then
+    return string.format("%q is not a valid namespace name: it must be a lowercase RFC 1123 label "
+      .. "(a-z, 0-9 and '-', starting and ending with a letter or digit, at most 63 characters)", s)
+  end
+end
+
+-- DNS-1123 subdomain: labels joined by '.', at most 253 characters in all.
+function config.check_name(s, what)
+  local ok = #s <= 253 and s ~= ""
+  for part in (s .. "."):gmatch("([^.]*)%.") do ok = ok and is_label(part) end
+  if not ok then
+    return string.format("%q is not a valid %s name: it must be a lowercase RFC 1123 subdomain "
+      .. "(a-z, 0-9, '-' and '.', starting and ending with a letter or digit, at most 253 characters)", s, what)
+  end
+end
+
+local function check_string(v)
+  if type(v) ~= "string" then return "must be a string, not " .. type(v) end
+  if v == "" then return "must not be empty" end
+end
+
+local function check_username(v)
+  local err = check_string(v)
+  if err then return err end
+  if v:find(":", 1, true) then
+    return "must not contain ':' (the kubelet splits the auth field at the first ':')"
+  end
+end
+
+local function check_argv(v)
+  if type(v) ~= "table" or #v == 0 then return "must be a list of strings: the command and its arguments" end
+  for k, a in pairs(v) do
+    if math.type(k) ~= "integer" or k < 1 or k > #v or type(a) ~= "string" then
+      return "must be a list of strings: the command and its arguments"
+    end
+  end
+end
+
+-- The keys of a registry entry, and how each is checked. A site file may
+-- use those in `file_keys`; the rest come from command-line flags only.
+local checks = {
+  secret = function(v) return check_string(v) or config.check_name(v, "Secret") end,
+  server = check_string,
+  username = check_username,
+  email = function(v) if type(v) ~= "string" then return "must be a string, not " .. type(v) end end,
+  password_env = check_string,
+  password_file = check_string,
+  password_command = check_argv,
+  password = check_string,
+  password_stdin = function() end,
+}
+local file_keys = {
+  secret = true, server = true, username = true, email = true,
+  password_env = true, password_file = true, password_command = true,
+}
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  return keys
+end
+
+
+-- Prefixes a message with where it happened, when there is a where.
+local function at(where, msg)
+  if where then return where .. ": " .. msg end
+  return msg
+end
+
+-- Checks one registry entry. `label(field)` is how the user wrote the field
+-- (the key, or the flag); `sources` says how to give a password.
+local function check_entry(e, label, sources)
+  for _, field in ipairs { "secret", "server", "username" } do
+    if e[field] == nil then return label(field) .. ": missing" end
+  end
+  for _, field in ipairs(sorted_keys(e)) do
+    local err = checks[field](e[field])
+    if err then return label(field) .. ": " .. err end
+  end
+  local given = {}
+  for key in pairs(credentials.sources) do
+    if e[key] ~= nil then given[#given + 1] = key end
+  end
+  table.sort(given)
+  if #given == 0 then return "missing password: give " .. sources end
+  if #given > 1 then
+    return string.format("%s and %s both given: give only one", label(given[1]), label(given[2]))
+  end
+end
+
+-- Groups entries into Secrets (in order of first appearance) and reads every
+-- password. `where(i)` names entry i for messages (or nil), `label` as above.
+local function build_secrets(entries, where, label)
+  local secrets, by_name, first = {}, {}, {}
+  for i, e in ipairs(entries) do
+    local s = by_name[e.secret]
+    if not s then
+      s = { name = e.secret, registries = {} }
+      by_name[e.secret], first[e.secret] = s, {}
+      secrets[#secrets + 1] = s
+    end
+    local other = first[e.secret][e.server]
+    if other then
+      return nil, at(where(i), string.format("%s: %q is already given for this Secret by %s",
+        label("server"), e.server, where(other)))
+    end
+    first[e.secret][e.server] = i
+  end
+  for i, e in ipairs(entries) do
+    local source
+    for key in pairs(credentials.sources) do
+      if e[key] ~= nil then source = key end
+    end
+    local password, err = credentials.read(source, e[source])
+    if not password then return nil, at(where(i), label(source) .. ": " .. err) end
+    table.insert(by_name[e.secret].registries,
+      { server = e.server, username = e.username, password = password, email = e.email or "" })
+  end
+  return secrets
+end
+
+-- The globals a site file may use: no I/O, no loading, no environment.
+local function sandbox()
+  return {
+    ipairs = ipairs, pairs = pairs, next = next, select = select, type = type,
+    tostring = tostring, tonumber = tonumber, error = error, assert = assert,
+    string = string, table = table, math = math, utf8 = utf8,
+  }
+end
+
+local function check_names(list, field, check)
+  if type(list) ~= "table" or #list == 0 then return field .. ": must be a non-empty list of names" end
+  for i = 1, #list do
+    local v = list[i]
+    if type(v) ~= "string" then return string.format("%s[%d]: must be a string, not %s", field, i, type(v)) end
+    local err = check(v)
+    if err then return string.format("%s[%d]: %s", field, i, err) end
+  end
+end
+
+local function check_sa(v) return config.check_name(v, "ServiceAccount") end
+
+-- Loads and checks a site file. Returns the plan | nil, message.
+function config.load_file(path)
+  local f, oerr = io.open(path)
+  if not f then return nil, "cannot read site file " .. oerr end
+  f:close()
+  local chunk, err = loadfile(path, "t", sandbox())
+  if not chunk then return nil, err end
+  local ok, t = pcall(chunk)
+  if not ok then return nil, tostring(t) end -- "path:line: message"
+  if type(t) ~= "table" then return nil, path .. ": must return a table, not " .. type(t) end
+  for _, k in ipairs(sorted_keys(t)) do
+    if k ~= "namespaces" and k ~= "service_accounts" and k ~= "registries" then
+      return nil, string.format("%s: unknown key %q (known: namespaces, registries, service_accounts)", path, k)
+    end
+  end
+  local plan = { namespaces = t.namespaces, service_accounts = t.service_accounts or { "default" } }
+  err = plan.namespaces ~= nil and check_names(plan.namespaces, "namespaces", config.check_namespace)
+      or check_names(plan.service_accounts, "service_accounts", check_sa)
+  if err then return nil, path .. ": " .. err end
+  local entries = t.registries
+  if type(entries) ~= "table" or #entries == 0 then
+    return nil, path .. ": registries: must be a non-empty list of entries"
+  end
+  local function where(i)
+    local e = entries[i]
+    if type(e) == "table" and type(e.secret) == "string" then
+      return string.format("%s: registries[%d] (secret %q)", path, i, e.secret)
+    end
+    return string.format("%s: registries[%d]", path, i)
+  end
+  local function label(field) return field end
+  for i, e in ipairs(entries) do
+    if type(e) ~= "table" then return nil, where(i) .. ": must be a table, not " .. type(e) end
+    for _, k in ipairs(sorted_keys(e)) do
+      if not file_keys[k] then return nil, string.format("%s: unknown key %q", where(i), k) end
+    end
+    err = check_entry(e, label, "one of password_env, password_file, password_command")
+    if err then return nil, where(i) .. ": " .. err end
+  end
+  plan.secrets, err = build_secrets(entries, where, label)
+  if not plan.secrets then return nil, err end
+  return plan
+end
+
+-- The flags of the one-registry form, and the entry key each sets.
+config.registry_flags = {
+  ["secret-name"] = "secret",
+  ["docker-server"] = "server",
+  ["docker-username"] = "username",
+  ["docker-email"] = "email",
+  ["docker-password"] = "password",
+  ["docker-password-stdin"] = "password_stdin",
+  ["docker-password-file"] = "password_file",
+  ["docker-password-env"] = "password_env",
+}
+
+-- Builds the plan of the one-registry form from parsed flags | nil, message.
+function config.from_flags(opts)
+  local e, flag_of = { server = config.DEFAULT_SERVER }, {}
+  for flag, key in pairs(config.registry_flags) do
+    flag_of[key] = "--" .. flag
+    if opts[flag] ~= nil and opts[flag] ~= false then e[key] = opts[flag] end
+  end
+  local function label(field) return flag_of[field] end
+  local err = check_entry(e, label,
+    "--docker-password-stdin, --docker-password-file FILE or --docker-password-env VAR")
+  if err then return nil, err end
+  local secrets
+  secrets, err = build_secrets({ e }, function() end, label)
+  if not secrets then return nil, err end
+  return { service_accounts = { "default" }, secrets = secrets }
+end
+
+-- Applies -n and --service-account (they override the file) and checks them.
+function config.override(plan, namespaces, service_accounts)
+  local err = namespaces and check_names(namespaces, "--namespace", config.check_namespace)
+      or service_accounts and check_names(service_accounts, "--service-account", check_sa)
+  if err then return nil, err end
+  plan.namespaces = namespaces or plan.namespaces
+  plan.service_accounts = service_accounts or plan.service_accounts
+  return plan
+end
+
+return config

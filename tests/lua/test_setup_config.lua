@@ -1,0 +1,183 @@
+-- setup.lua's flag parsing and site-file checks: every error names the entry and the field.
+-- needs: none
+local t = require "test"
+local cli = require "xcsreg.cli"
+local config = require "xcsreg.config"
+
+local tmp = os.getenv("XCSREG_TEST_TMP") or "/tmp"
+
+-- ---- cli.parse ----
+local spec = {
+  { long = "namespace", short = "n", arg = "NS", repeated = true, help = "" },
+  { long = "secret-name", arg = "NAME", help = "" },
+  { long = "adopt", help = "" },
+  { long = "quiet", short = "q", help = "" },
+}
+local opts, rest = cli.parse(spec, { "-n", "a", "--namespace=b", "-nc", "-n=d", "--secret-name", "x", "--adopt", "pos" })
+t.eq(opts, { namespace = { "a", "b", "c", "d" }, ["secret-name"] = "x", adopt = true }, "all value forms; repeated flag collects")
+t.eq(rest, { "pos" }, "positional arguments are returned")
+opts = cli.parse(spec, { "--secret-name=a", "--secret-name", "b", "--adopt=false" })
+t.eq(opts, { ["secret-name"] = "b", adopt = false }, "last value wins; --flag=false")
+opts = cli.parse(spec, { "--secret-name", "-x" })
+t.eq(opts["secret-name"], "-x", "a value may start with '-'")
+opts, rest = cli.parse(spec, { "-q", "--", "--adopt" })
+t.eq({ opts, rest }, { { quiet = true }, { "--adopt" } }, "-- ends the flags")
+t.fails("unknown flag: --nope", "unknown long flag", cli.parse, spec, { "--nope" })
+t.fails("unknown flag: -x", "unknown short flag", cli.parse, spec, { "-x" })
+t.fails("flag needs an argument: --secret-name", "missing value", cli.parse, spec, { "--secret-name" })
+t.fails("flag needs an argument: -n", "missing short value", cli.parse, spec, { "-n" })
+t.fails('invalid argument "yes" for "--adopt": want true or false', "bad boolean", cli.parse, spec, { "--adopt=yes" })
+t.eq(cli.help { { long = "namespace", short = "n", arg = "NS", help = "where" }, { long = "adopt", help = "take over" } },
+  "  -n, --namespace NS               where\n      --adopt                      take over", "help lines")
+
+-- ---- names ----
+t.eq(config.check_namespace("xnat-jobs"), nil, "a valid namespace")
+t.eq(config.check_namespace(string.rep("a", 63)), nil, "63 characters is the limit")
+for _, bad in ipairs { "", "Xnat", "-a", "a-", "a.b", "a_b", string.rep("a", 64) } do
+  t.ok(config.check_namespace(bad), "namespace rejected: " .. bad:sub(1, 10))
+end
+t.eq(config.check_name("a.b-c.d", "Secret"), nil, "a valid subdomain")
+for _, bad in ipairs { "", "a..b", ".a", "a.", "A", "a/b", "a_b", "-a.b", string.rep("a", 254) } do
+  t.ok(config.check_name(bad, "Secret"), "name rejected: " .. bad:sub(1, 10))
+end
+t.eq(config.check_name("Harbor", "Secret"),
+  '"Harbor" is not a valid Secret name: it must be a lowercase RFC 1123 subdomain (a-z, 0-9, \'-\' and \'.\', '
+  .. "starting and ending with a letter or digit, at most 253 characters)", "name message")
+
+-- ---- site files ----
+local n = 0
+local function site(text)
+  n = n + 1
+  local path = string.format("%s/site%d.lua", tmp, n)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+local function fails_with(text, want, name)
+  local path = site(text)
+  local plan, err = config.load_file(path)
+  t.eq({ plan, err }, { nil, path .. ": " .. want }, name)
+end
+
+local token = site("fake-token-for-tests\n")
+local ok_entry = 'secret = "ghcr", server = "ghcr.io", username = "bot", password_file = "' .. token .. '"'
+
+local plan = config.load_file(site("return { registries = { { " .. ok_entry .. " } } }"))
+t.eq(plan, {
+  service_accounts = { "default" },
+  secrets = { { name = "ghcr", registries = { { server = "ghcr.io", username = "bot",
+    password = "fake-token-for-tests", email = "" } } } },
+}, "minimal file: default service account, no namespaces, trailing newline dropped")
+
+plan = config.load_file(site(string.format([[
+return {
+  namespaces = { "a", "b" },
+  service_accounts = { "default", "builder" },
+  registries = {
+    { %s },
+    { secret = "ghcr", server = "ghcr.example.org", username = "u2", password_file = %q, email = "e@x" },
+    { secret = "harbor", server = "harbor.example.org", username = "robot$x", password_file = %q },
+  },
+}]], ok_entry, token, token)))
+t.eq(plan and plan.namespaces, { "a", "b" }, "namespaces")
+t.eq(plan and plan.service_accounts, { "default", "builder" }, "service accounts")
+t.eq(plan and #plan.secrets, 2, "entries sharing a secret name make one Secret")
+t.eq(plan and #plan.secrets[1].registries, 2, "... with both registries")
+t.eq(plan and plan.secrets[2].registries[1].username, "robot$x", "second Secret")
+
+fails_with("return 1", "must return a table, not number", "not a table")
+fails_with("return { registry = {} }",
+  'unknown key "registry" (known: namespaces, registries, service_accounts)', "unknown top-level key")
+fails_with("return { registries = {} }", "registries: must be a non-empty list of entries", "no registries")
+fails_with("return { namespaces = { 'ok', 'Bad_NS' }, registries = { { " .. ok_entry .. " } } }",
+  'namespaces[2]: "Bad_NS" is not a valid namespace name: it must be a lowercase RFC 1123 label '
+  .. "(a-z, 0-9 and '-', starting and ending with a letter or digit, at most 63 characters)", "bad namespace")
+fails_with("return { service_accounts = {}, registries = { { " .. ok_entry .. " } } }",
+  "service_accounts: must be a non-empty list of names", "empty service accounts")
+fails_with("return { registries = { 'x' } }", "registries[1]: must be a table, not string", "entry not a table")
+fails_with("return { registries = { { " .. ok_entry .. ", pasword_env = 'X' } } }",
+  'registries[1] (secret "ghcr"): unknown key "pasword_env"', "unknown entry key")
+fails_with("return { registries = { { server = 'a', username = 'u', password_env = 'X' } } }",
+  "registries[1]: secret: missing", "missing secret")
+fails_with("return { registries = { { secret = 'ghcr', username = 'u', password_env = 'X' } } }",
+  'registries[1] (secret "ghcr"): server: missing', "missing server")
+fails_with("return { registries = { { " .. ok_entry .. " }, { secret = 'h', server = 'h', password_env = 'X' } } }",
+  'registries[2] (secret "h"): username: missing', "missing username names the second entry")
+fails_with("return { registries = { { secret = 'Harbor', server = 'h', username = 'u', password_env = 'X' } } }",
+  'registries[1] (secret "Harbor"): secret: "Harbor" is not a valid Secret name: it must be a lowercase RFC 1123 '
+  .. "subdomain (a-z, 0-9, '-' and '.', starting and ending with a letter or digit, at most 253 characters)",
+  "invalid secret name")
+fails_with("return { registries = { { secret = 's', server = 'h', username = 'a:b', password_env = 'X' } } }",
+  'registries[1] (secret "s"): username: must not contain \':\' (the kubelet splits the auth field at the first \':\')',
+  "username with a colon")
+fails_with("return { registries = { { secret = 's', server = 'h', username = 7, password_env = 'X' } } }",
+  'registries[1] (secret "s"): username: must be a string, not number', "username not a string")
+fails_with("return { registries = { { secret = 's', server = '', username = 'u', password_env = 'X' } } }",
+  'registries[1] (secret "s"): server: must not be empty', "empty server")
+fails_with("return { registries = { { secret = 's', server = 'h', username = 'u' } } }",
+  'registries[1] (secret "s"): missing password: give one of password_env, password_file, password_command',
+  "no password source")
+fails_with("return { registries = { { secret = 's', server = 'h', username = 'u', password_env = 'X', password_file = 'f' } } }",
+  'registries[1] (secret "s"): password_env and password_file both given: give only one', "two password sources")
+fails_with("return { registries = { { secret = 's', server = 'h', username = 'u', password_command = 'pass show x' } } }",
+  'registries[1] (secret "s"): password_command: must be a list of strings: the command and its arguments',
+  "password_command must be a list")
+local path = site("return { registries = { { " .. ok_entry .. " }, { " .. ok_entry .. " } } }")
+t.eq({ config.load_file(path) }, { nil, path .. ': registries[2] (secret "ghcr"): server: "ghcr.io" is already given '
+  .. "for this Secret by " .. path .. ': registries[1] (secret "ghcr")' }, "same server twice in one Secret")
+fails_with("return { registries = { { secret = 's', server = 'h', username = 'u', password_file = '/nonexistent/x' } } }",
+  'registries[1] (secret "s"): password_file: cannot read /nonexistent/x: No such file or directory',
+  "unreadable password file")
+local empty = site("\n")
+fails_with("return { registries = { { secret = 's', server = 'h', username = 'u', password_file = '" .. empty .. "' } } }",
+  'registries[1] (secret "s"): password_file: ' .. empty .. " is empty", "a password file with only a newline")
+fails_with("return { registries = { { secret = 's', server = 'h', username = 'u', password_env = 'XCSREG_TEST_UNSET_VAR' } } }",
+  'registries[1] (secret "s"): password_env: environment variable XCSREG_TEST_UNSET_VAR is not set', "unset variable")
+
+path = site("return { registries = io.open('x') }")
+t.eq({ config.load_file(path) }, { nil, path .. ":1: attempt to index a nil value (global 'io')" },
+  "the file sees no io library")
+path = site("return { registries = os.getenv('HOME') }")
+t.eq({ config.load_file(path) }, { nil, path .. ":1: attempt to index a nil value (global 'os')" },
+  "the file sees no os library")
+path = site("error('site says no')")
+t.eq({ config.load_file(path) }, { nil, path .. ":1: site says no" }, "an error raised by the file")
+path = site("return {")
+local _, err = config.load_file(path)
+t.ok(err and err:find(path .. ":1: ", 1, true) == 1, "a syntax error names the file and line", err)
+t.eq({ config.load_file(tmp .. "/no-such-file.lua") },
+  { nil, "cannot read site file " .. tmp .. "/no-such-file.lua: No such file or directory" }, "missing file")
+
+-- ---- the one-registry form ----
+plan = config.from_flags { ["secret-name"] = "reg", ["docker-username"] = "u", ["docker-password-file"] = token }
+t.eq(plan, { service_accounts = { "default" }, secrets = { { name = "reg", registries = { {
+  server = "https://index.docker.io/v1/", username = "u", password = "fake-token-for-tests", email = "" } } } } },
+  "flags: the default server is kubectl's")
+t.fails("--secret-name: missing", "flags: no secret name", config.from_flags,
+  { ["docker-username"] = "u", ["docker-password-file"] = token })
+t.fails("--docker-username: missing", "flags: no username", config.from_flags,
+  { ["secret-name"] = "r", ["docker-password-file"] = token })
+t.fails("--docker-username: must not contain ':'", "flags: username with colon", config.from_flags,
+  { ["secret-name"] = "r", ["docker-username"] = "a:b", ["docker-password-file"] = token })
+t.fails("missing password: give --docker-password-stdin, --docker-password-file FILE or --docker-password-env VAR",
+  "flags: no password", config.from_flags, { ["secret-name"] = "r", ["docker-username"] = "u" })
+t.fails("--docker-password-env and --docker-password-file both given: give only one", "flags: two passwords",
+  config.from_flags, { ["secret-name"] = "r", ["docker-username"] = "u", ["docker-password-file"] = token,
+  ["docker-password-env"] = "X" })
+t.fails("--docker-password: must not be empty", "flags: empty password", config.from_flags,
+  { ["secret-name"] = "r", ["docker-username"] = "u", ["docker-password"] = "" })
+t.fails("--docker-password-file: cannot read /nonexistent: No such file or directory", "flags: unreadable file",
+  config.from_flags, { ["secret-name"] = "r", ["docker-username"] = "u", ["docker-password-file"] = "/nonexistent" })
+t.fails('--secret-name: "R" is not a valid Secret name', "flags: bad name", config.from_flags,
+  { ["secret-name"] = "R", ["docker-username"] = "u", ["docker-password-file"] = token })
+
+-- ---- overrides ----
+plan = config.override({ namespaces = { "a" }, service_accounts = { "default" } }, { "b", "c" }, { "sa" })
+t.eq(plan, { namespaces = { "b", "c" }, service_accounts = { "sa" } }, "-n and --service-account override the file")
+t.fails('--namespace[2]: "B" is not a valid namespace name', "bad -n", config.override, {}, { "a", "B" })
+t.fails('--service-account[1]: "S A" is not a valid ServiceAccount name', "bad --service-account",
+  config.override, {}, nil, { "S A" })
+
+return t.done()
