@@ -26,9 +26,16 @@ local function now()
   return tonumber(out)
 end
 
+-- Our descriptors and what they are, as "N -> target" lines. The lister
+-- waits for the end of its stdin: we close that only after our side of
+-- proc.run's own setup is done, so the listing never races with it.
 local function our_fds()
-  local _, out = run { argv = { "ls", "/proc/" .. mypid .. "/fd" } }
-  return select(2, out:gsub("\n", ""))
+  local _, out = run { argv = { "sh", "-c", 'cat >/dev/null; find "$0" -mindepth 1 -printf "%f -> %l\n"',
+    "/proc/" .. mypid .. "/fd" }, stdin = "x" }
+  local fds = {}
+  for line in out:gmatch("[^\n]+") do fds[#fds + 1] = line:gsub("pipe:%[%d+%]", "pipe") end
+  table.sort(fds)
+  return fds
 end
 
 local function our_children()
