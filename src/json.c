@@ -5,9 +5,10 @@
  * encoding/json string escaping, so that what xcsreg writes is byte for byte
  * what kubectl writes. Decoding parses with cJSON, after a lexical pass that
  * rejects what cJSON would let through but JSON does not (control bytes as
- * whitespace or inside strings, "+1", "01", bad escapes) and the one thing a
- * cJSON string cannot hold (\u0000). Arrays and objects carry the marker
- * metatables of xcsreg.h, so [] and {} survive a round trip.
+ * whitespace or inside strings, "+1", "01", bad escapes); strings holding
+ * \u0000, which cJSON's C strings cut short, are decoded from the text.
+ * Arrays and objects carry the marker metatables of xcsreg.h, so [] and {}
+ * survive a round trip.
  */
 #include <limits.h>
 #include <locale.h>
@@ -471,7 +472,7 @@ void json_encode_push(lua_State *L, int idx)
 
 /* ---- Decoding ---- */
 
-enum lex_problem { LEX_OK, LEX_INVALID, LEX_NUL, LEX_DEEP };
+enum lex_problem { LEX_OK, LEX_INVALID, LEX_DEEP };
 
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
@@ -480,8 +481,9 @@ static int is_hex(unsigned char c)
 	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* Checks the string token starting at the '"' at s[*i]; advances *i past it. */
-static enum lex_problem lex_string(const unsigned char *s, size_t len, size_t *i)
+/* Checks the string token starting at the '"' at s[*i]; advances *i past
+ * it. Sets *has_nul if it holds \u0000. */
+static enum lex_problem lex_string(const unsigned char *s, size_t len, size_t *i, int *has_nul)
 {
 	size_t p = *i + 1;
 	for (;;) {
@@ -513,10 +515,8 @@ static enum lex_problem lex_string(const unsigned char *s, size_t len, size_t *i
 				return LEX_INVALID;
 			}
 		}
-		if (memcmp(s + p + 2, "0000", 4) == 0) {
-			*i = p;
-			return LEX_NUL;
-		}
+		if (memcmp(s + p + 2, "0000", 4) == 0)
+			*has_nul = 1;
 		p += 6;
 	}
 	*i = p + 1;
@@ -567,9 +567,10 @@ static enum lex_problem lex_number(const unsigned char *s, size_t len, size_t *i
  * The lexical half of strict JSON, which cJSON does not check: JSON's four
  * whitespace bytes only, valid number, literal and string tokens, and the
  * nesting depth. The structure is left to cJSON. Returns LEX_OK, or the
- * first problem with *pos at its offset.
+ * first problem with *pos at its offset. Sets *has_nul if a string holds
+ * \u0000.
  */
-static enum lex_problem lex_check(const unsigned char *s, size_t len, size_t *pos)
+static enum lex_problem lex_check(const unsigned char *s, size_t len, size_t *pos, int *has_nul)
 {
 	static const char *const words[] = {"true", "false", "null"};
 	size_t i = 0;
@@ -592,7 +593,7 @@ static enum lex_problem lex_check(const unsigned char *s, size_t len, size_t *po
 			break;
 		case '"':
 			/* these two report the byte inside the token */
-			problem = lex_string(s, len, &i);
+			problem = lex_string(s, len, &i, has_nul);
 			at = i;
 			break;
 		case '-': case '0': case '1': case '2': case '3': case '4':
@@ -633,11 +634,100 @@ static int tree_close(lua_State *L)
 	return 0;
 }
 
-static void push_item(lua_State *L, const cJSON *item, int array_mt, int object_mt, int depth)
+struct pusher {
+	lua_State *L;
+	int array_mt, object_mt; /* stack indices of the marker metatables */
+	/* When a string holds \u0000, cJSON's NUL-terminated copies are cut
+	 * short: then every string is decoded again from the text, found by a
+	 * cursor that moves in step with the tree (cJSON keeps members and
+	 * elements in text order, and no other token contains a '"'). */
+	int has_nul;
+	const char *text;
+	size_t len, cursor;
+};
+
+static unsigned hex4(const char *s)
 {
+	unsigned v = 0;
+	for (int i = 0; i < 4; i++) {
+		unsigned char c = (unsigned char)s[i];
+		v = v << 4 | (is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	return v;
+}
+
+/* The byte a one-letter escape (after '\\') stands for. */
+static char unescape(char c)
+{
+	switch (c) {
+	case 'b': return '\b';
+	case 'f': return '\f';
+	case 'n': return '\n';
+	case 'r': return '\r';
+	case 't': return '\t';
+	default: return c; /* '"', '\\', '/' */
+	}
+}
+
+/* Pushes the next string token of the text, which lex_check and cJSON
+ * have both accepted (so its escapes and surrogate pairs are valid). */
+static void push_string_from_text(struct pusher *p)
+{
+	const char *s = p->text;
+	const char *quote = memchr(s + p->cursor, '"', p->len - p->cursor);
+	size_t i = (size_t)(quote - s) + 1;
+	luaL_Buffer b;
+	luaL_buffinit(p->L, &b);
+	while (s[i] != '"') {
+		if (s[i] != '\\') {
+			luaL_addchar(&b, s[i++]);
+			continue;
+		}
+		if (s[i + 1] != 'u') {
+			luaL_addchar(&b, unescape(s[i + 1]));
+			i += 2;
+			continue;
+		}
+		unsigned long cp = hex4(s + i + 2);
+		i += 6;
+		if (cp >= 0xd800 && cp <= 0xdbff) {
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (hex4(s + i + 2) - 0xdc00);
+			i += 6;
+		}
+		if (cp < 0x80) {
+			luaL_addchar(&b, (char)cp);
+		} else if (cp < 0x800) {
+			luaL_addchar(&b, (char)(0xc0 | cp >> 6));
+			luaL_addchar(&b, (char)(0x80 | (cp & 0x3f)));
+		} else if (cp < 0x10000) {
+			luaL_addchar(&b, (char)(0xe0 | cp >> 12));
+			luaL_addchar(&b, (char)(0x80 | (cp >> 6 & 0x3f)));
+			luaL_addchar(&b, (char)(0x80 | (cp & 0x3f)));
+		} else {
+			luaL_addchar(&b, (char)(0xf0 | cp >> 18));
+			luaL_addchar(&b, (char)(0x80 | (cp >> 12 & 0x3f)));
+			luaL_addchar(&b, (char)(0x80 | (cp >> 6 & 0x3f)));
+			luaL_addchar(&b, (char)(0x80 | (cp & 0x3f)));
+		}
+	}
+	p->cursor = i + 1;
+	luaL_pushresult(&b);
+}
+
+static void push_string(struct pusher *p, const char *s)
+{
+	if (p->has_nul)
+		push_string_from_text(p);
+	else
+		lua_pushstring(p->L, s);
+}
+
+static void push_item(struct pusher *p, const cJSON *item, int depth)
+{
+	lua_State *L = p->L;
 	luaL_checkstack(L, 4, "JSON nesting too deep");
 	if (cJSON_IsString(item)) {
-		lua_pushstring(L, item->valuestring); /* no NUL inside: lex_check */
+		push_string(p, item->valuestring);
 	} else if (cJSON_IsNumber(item)) {
 		double d = item->valuedouble;
 		lua_Integer i;
@@ -658,17 +748,17 @@ static void push_item(lua_State *L, const cJSON *item, int array_mt, int object_
 		for (const cJSON *c = item->child; c && n < INT_MAX; c = c->next)
 			n++;
 		lua_createtable(L, is_array ? n : 0, is_array ? 0 : n);
-		lua_pushvalue(L, is_array ? array_mt : object_mt);
+		lua_pushvalue(L, is_array ? p->array_mt : p->object_mt);
 		lua_setmetatable(L, -2);
 		lua_Integer index = 1;
 		for (const cJSON *c = item->child; c; c = c->next) {
 			if (is_array) {
-				push_item(L, c, array_mt, object_mt, depth + 1);
+				push_item(p, c, depth + 1);
 				lua_rawseti(L, -2, index++);
 			} else {
 				/* stack: ..., table, key, value */
-				lua_pushstring(L, c->string);
-				push_item(L, c, array_mt, object_mt, depth + 1);
+				push_string(p, c->string);
+				push_item(p, c, depth + 1);
 				lua_rawset(L, -3);
 			}
 		}
@@ -693,7 +783,8 @@ int json_decode_push(lua_State *L, const char *text, size_t len, char *msg, size
 {
 	luaL_checkstack(L, 6, NULL);
 	size_t pos = len;
-	enum lex_problem problem = lex_check((const unsigned char *)text, len, &pos);
+	int has_nul = 0;
+	enum lex_problem problem = lex_check((const unsigned char *)text, len, &pos, &has_nul);
 
 	struct tree_box *box = lua_newuserdatauv(L, sizeof *box, 0);
 	box->root = NULL;
@@ -723,9 +814,7 @@ int json_decode_push(lua_State *L, const char *text, size_t len, char *msg, size
 	if (!box->root || cjson_pos < len || problem != LEX_OK) {
 		const char *what = "invalid JSON";
 		if (problem != LEX_OK && pos <= cjson_pos) {
-			if (problem == LEX_NUL)
-				what = "unsupported \\u0000 in a JSON string";
-			else if (problem == LEX_DEEP)
+			if (problem == LEX_DEEP)
 				what = "JSON nesting too deep";
 		} else {
 			pos = cjson_pos;
@@ -739,7 +828,8 @@ int json_decode_push(lua_State *L, const char *text, size_t len, char *msg, size
 
 	push_marker(L, XCS_ARRAY_MT);
 	push_marker(L, XCS_OBJECT_MT);
-	push_item(L, box->root, base + 1, base + 2, 0);
+	struct pusher p = {L, base + 1, base + 2, has_nul, text, len, 0};
+	push_item(&p, box->root, 0);
 	/* stack: ..., box, array_mt, object_mt, value */
 	cJSON_Delete(box->root);
 	box->root = NULL;
