@@ -309,8 +309,6 @@ static void encode_object(struct encoder *e, int idx, size_t n)
 		out_add(&e->out, "{}", 2);
 		return;
 	}
-	if (n > SIZE_MAX / sizeof(struct key))
-		encode_error(e, "object too large");
 	/* The key strings stay alive as keys of the table at idx, which is on
 	 * the stack and not changed while we write it. */
 	struct key *keys = lua_newuserdatauv(L, n * sizeof *keys, 0);
@@ -472,7 +470,7 @@ void json_encode_push(lua_State *L, int idx)
 
 /* ---- Decoding ---- */
 
-enum lex_problem { LEX_OK, LEX_INVALID, LEX_DEEP };
+enum lex_problem { LEX_OK, LEX_INVALID, LEX_DEEP, LEX_RANGE };
 
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
@@ -558,9 +556,26 @@ static enum lex_problem lex_number(const unsigned char *s, size_t len, size_t *i
 		while (p < len && is_digit(s[p]))
 			p++;
 	}
+	if (p < len && is_digit(s[p])) { /* "01" */
+		*i = p;
+		return LEX_INVALID;
+	}
+	/* Past the range of a double cJSON would store inf, which JSON cannot
+	 * express. Longer tokens than cJSON's 63-byte copy fail there anyway. */
+	size_t start = *i;
 	*i = p;
-	/* "01" */
-	return p < len && is_digit(s[p]) ? LEX_INVALID : LEX_OK;
+	char num[64];
+	if (p - start < sizeof num) {
+		char point = localeconv()->decimal_point[0];
+		for (size_t k = start; k < p; k++)
+			num[k - start] = s[k] == '.' ? point : (char)s[k];
+		num[p - start] = '\0';
+		if (isinf(strtod(num, NULL))) {
+			*i = start;
+			return LEX_RANGE;
+		}
+	}
+	return LEX_OK;
 }
 
 /*
@@ -816,6 +831,8 @@ int json_decode_push(lua_State *L, const char *text, size_t len, char *msg, size
 		if (problem != LEX_OK && pos <= cjson_pos) {
 			if (problem == LEX_DEEP)
 				what = "JSON nesting too deep";
+			else if (problem == LEX_RANGE)
+				what = "JSON number out of range";
 		} else {
 			pos = cjson_pos;
 		}

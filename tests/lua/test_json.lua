@@ -134,7 +134,7 @@ t.eq(json.decode('{"a":[1,2.5,"x"],"b":null,"c":true,"d":false}'),
 local decodes = {
   { "0", 0 }, { "-0", 0 }, { "42", 42 }, { "1e2", 100 }, { "2.0", 2 }, { "2.5", 2.5 }, { "-1.25e-2", -0.0125 },
   { "9007199254740991", 9007199254740991 }, { "9007199254740992", 9007199254740992.0 },
-  { "-9007199254740992", -9007199254740992.0 }, { "1e20", 1e20 },
+  { "-9007199254740992", -9007199254740992.0 }, { "1e20", 1e20 }, { "1e308", 1e308 }, { "1e-400", 0 },
   { '"a\\"\\\\\\/\\b\\f\\n\\r\\tz"', 'a"\\/\b\f\n\r\tz' },
   { '"\\u00e9\\u4E2D\\ud83d\\ude00"', "é中😀" },
   { '"\xff\xfe"', "\xff\xfe" },
@@ -185,6 +185,8 @@ local dec_errors = {
   { "\1 1", "invalid JSON at line 1, column 1 (byte 0)" },
   { "\xef\xbb\xbf1", "invalid JSON at line 1, column 1 (byte 0)" },
   { '"a\0b"', "invalid JSON at line 1, column 3 (byte 2)" },
+  { "[1e400]", "JSON number out of range at line 1, column 2 (byte 1)" },
+  { '{"a":-1e999}', "JSON number out of range at line 1, column 6 (byte 5)" },
   { string.rep("[", 1001) .. string.rep("]", 1001), "JSON nesting too deep at line 1, column 1001 (byte 1000)" },
 }
 for _, c in ipairs(dec_errors) do
