@@ -116,38 +116,44 @@ static void write_string(struct out *o, const char *str, size_t len)
 	size_t raw = 0; /* start of the bytes not yet written */
 	out_char(o, '"');
 	for (size_t i = 0; i < len;) {
-		char esc[6] = {'\\', 0, 0, 0, 0, 0};
+		char ctl[6]; /* \u00XX */
+		const char *esc;
 		size_t esc_len = 2, skip = 1;
 		unsigned char c = s[i];
 		if (c >= 0x80) {
 			size_t k = utf8_sequence(s + i, len - i);
 			if (k == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] & 0xfe) == 0xa8) {
-				memcpy(esc + 1, s[i + 2] == 0xa8 ? "u2028" : "u2029", 5);
+				esc = s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029";
 				esc_len = 6;
 				skip = 3;
 			} else if (k == 0) {
-				memcpy(esc + 1, "ufffd", 5);
+				esc = "\\ufffd";
 				esc_len = 6;
 			} else {
 				i += k;
 				continue;
 			}
-		} else if (c == '"' || c == '\\') {
-			esc[1] = (char)c;
+		} else if (c == '"') {
+			esc = "\\\"";
+		} else if (c == '\\') {
+			esc = "\\\\";
 		} else if (c == '\n') {
-			esc[1] = 'n';
+			esc = "\\n";
 		} else if (c == '\r') {
-			esc[1] = 'r';
+			esc = "\\r";
 		} else if (c == '\t') {
-			esc[1] = 't';
+			esc = "\\t";
 		} else if (c == '\b') {
-			esc[1] = 'b';
+			esc = "\\b";
 		} else if (c == '\f') {
-			esc[1] = 'f';
+			esc = "\\f";
 		} else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
+			ctl[0] = '\\';
+			ctl[1] = 'u';
+			ctl[2] = ctl[3] = '0';
+			ctl[4] = hex[c >> 4];
+			ctl[5] = hex[c & 15];
+			esc = ctl;
 			esc_len = 6;
 		} else {
 			i++;
@@ -479,6 +485,20 @@ static int is_hex(unsigned char c)
 	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+/* The byte a one-letter escape (after '\\') stands for, or -1. */
+static int unescape(unsigned char c)
+{
+	switch (c) {
+	case '"': case '\\': case '/': return c;
+	case 'b': return '\b';
+	case 'f': return '\f';
+	case 'n': return '\n';
+	case 'r': return '\r';
+	case 't': return '\t';
+	default: return -1;
+	}
+}
+
 /* Checks the string token starting at the '"' at s[*i]; advances *i past
  * it. Sets *has_nul if it holds \u0000. */
 static enum lex_problem lex_string(const unsigned char *s, size_t len, size_t *i, int *has_nul)
@@ -499,7 +519,7 @@ static enum lex_problem lex_string(const unsigned char *s, size_t len, size_t *i
 			p++;
 			continue;
 		}
-		if (p + 1 < len && memchr("\"\\/bfnrt", s[p + 1], 8)) {
+		if (p + 1 < len && unescape(s[p + 1]) >= 0) {
 			p += 2;
 			continue;
 		}
@@ -671,19 +691,6 @@ static unsigned hex4(const char *s)
 	return v;
 }
 
-/* The byte a one-letter escape (after '\\') stands for. */
-static char unescape(char c)
-{
-	switch (c) {
-	case 'b': return '\b';
-	case 'f': return '\f';
-	case 'n': return '\n';
-	case 'r': return '\r';
-	case 't': return '\t';
-	default: return c; /* '"', '\\', '/' */
-	}
-}
-
 /* Pushes the next string token of the text, which lex_check and cJSON
  * have both accepted (so its escapes and surrogate pairs are valid). */
 static void push_string_from_text(struct pusher *p)
@@ -699,7 +706,7 @@ static void push_string_from_text(struct pusher *p)
 			continue;
 		}
 		if (s[i + 1] != 'u') {
-			luaL_addchar(&b, unescape(s[i + 1]));
+			luaL_addchar(&b, (char)unescape((unsigned char)s[i + 1]));
 			i += 2;
 			continue;
 		}
