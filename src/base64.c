@@ -150,11 +150,12 @@ static int check_options(lua_State *L)
 	lua_pushnil(L);
 	while (lua_next(L, 2)) {
 		/* stack: opts, ..., key, value */
-		const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		size_t len = 0;
+		const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
 		int flag;
-		if (name && strcmp(name, "url") == 0)
+		if (name && len == 3 && memcmp(name, "url", 3) == 0)
 			flag = B64_URL;
-		else if (name && strcmp(name, "pad") == 0)
+		else if (name && len == 3 && memcmp(name, "pad", 3) == 0)
 			flag = B64_NOPAD;
 		else
 			return luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s'",

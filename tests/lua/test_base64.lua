@@ -74,6 +74,8 @@ t.raises("bad argument #2 to 'base64.decode' (unknown option 'padding')", "decod
   base64.decode, "eA==", { padding = false })
 t.raises("bad argument #2 to 'base64.decode' (unknown option '1')", "decode with a positional option",
   base64.decode, "eA==", { true })
+t.raises("bad argument #2 to 'base64.encode' (unknown option 'url", "an option name with a NUL",
+  base64.encode, "x", { ["url\0x"] = true })
 t.raises("bad argument #2 to 'base64.encode' (option 'url' must be a boolean)", "a non-boolean option",
   base64.encode, "x", { url = 1 })
 t.eq(base64.encode(12), "MTI=", "a number is taken as its string, like string functions do")
