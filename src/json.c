@@ -834,6 +834,7 @@ int json_decode_push(lua_State *L, const char *text, size_t len, char *msg, size
 			cjson_pos = i;
 	}
 	if (!box->root || cjson_pos < len || problem != LEX_OK) {
+		/* each pass stops at its first problem: report the earlier one */
 		const char *what = "invalid JSON";
 		if (problem != LEX_OK && pos <= cjson_pos) {
 			if (problem == LEX_DEEP)
