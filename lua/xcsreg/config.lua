@@ -82,7 +82,6 @@ local function sorted_keys(t)
   return keys
 end
 
-
 -- Prefixes a message with where it happened, when there is a where.
 local function at(where, msg)
   if where then return where .. ": " .. msg end
@@ -123,8 +122,8 @@ local function build_secrets(entries, where, label)
     end
     local other = first[e.secret][e.server]
     if other then
-      return nil, at(where(i), string.format("%s: %q is already given for this Secret by %s",
-        label("server"), e.server, where(other)))
+      return nil, at(where(i), string.format("%s: %q is already given for this Secret by registries[%d]",
+        label("server"), e.server, other))
     end
     first[e.secret][e.server] = i
   end
@@ -141,12 +140,18 @@ local function build_secrets(entries, where, label)
   return secrets
 end
 
--- The globals a site file may use: no I/O, no loading, no environment.
+-- The globals a site file may use: no I/O, no loading, no environment; the
+-- libraries are copies, so that the file cannot change ours.
 local function sandbox()
+  local function copy(lib)
+    local c = {}
+    for k, v in pairs(lib) do c[k] = v end
+    return c
+  end
   return {
     ipairs = ipairs, pairs = pairs, next = next, select = select, type = type,
     tostring = tostring, tonumber = tonumber, error = error, assert = assert,
-    string = string, table = table, math = math, utf8 = utf8,
+    string = copy(string), table = copy(table), math = copy(math), utf8 = copy(utf8),
   }
 end
 
@@ -178,8 +183,8 @@ function config.load_file(path)
     end
   end
   local plan = { namespaces = t.namespaces, service_accounts = t.service_accounts or { "default" } }
-  err = plan.namespaces ~= nil and check_names(plan.namespaces, "namespaces", config.check_namespace)
-      or check_names(plan.service_accounts, "service_accounts", check_sa)
+  if plan.namespaces ~= nil then err = check_names(plan.namespaces, "namespaces", config.check_namespace) end
+  err = err or check_names(plan.service_accounts, "service_accounts", check_sa)
   if err then return nil, path .. ": " .. err end
   local entries = t.registries
   if type(entries) ~= "table" or #entries == 0 then
@@ -237,11 +242,16 @@ end
 
 -- Applies -n and --service-account (they override the file) and checks them.
 function config.override(plan, namespaces, service_accounts)
-  local err = namespaces and check_names(namespaces, "--namespace", config.check_namespace)
-      or service_accounts and check_names(service_accounts, "--service-account", check_sa)
-  if err then return nil, err end
-  plan.namespaces = namespaces or plan.namespaces
-  plan.service_accounts = service_accounts or plan.service_accounts
+  if namespaces then
+    local err = check_names(namespaces, "--namespace", config.check_namespace)
+    if err then return nil, err end
+    plan.namespaces = namespaces
+  end
+  if service_accounts then
+    local err = check_names(service_accounts, "--service-account", check_sa)
+    if err then return nil, err end
+    plan.service_accounts = service_accounts
+  end
   return plan
 end
 

@@ -34,7 +34,7 @@ credentials.sources = {
   end,
   password_command = function(argv)
     local status, out, err = proc.run { argv = argv, timeout = 60 }
-    if not status then return nil, "cannot run " .. argv[1] .. ": " .. out end
+    if not status then return nil, out end -- proc's message names the command
     log.secret(out)
     if status ~= 0 then
       local first = (err:match("[^\n]*")):sub(1, 200)

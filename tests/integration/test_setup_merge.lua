@@ -24,7 +24,7 @@ end
 
 lib.reset()
 lib.namespace("ns1")
-lib.put { apiVersion = "v1", kind = "ServiceAccount", metadata = { name = "default", namespace = "ns1" },
+lib.seed { apiVersion = "v1", kind = "ServiceAccount", metadata = { name = "default", namespace = "ns1" },
   imagePullSecrets = { { name = "a" }, { name = "b" } } }
 
 -- ---- [a, b] -> [a, b, new] ----
@@ -77,7 +77,7 @@ t.ok(base64.decode(second.data[".dockerconfigjson"]):find('"password":"fake-rota
   "the new password is stored, without the newline from stdin")
 
 -- ---- a concurrent change between read and write ----
-lib.sim("POST", "/faults", { method = "PATCH", path_regex = "/serviceaccounts/default$", count = 1,
+lib.fault({ method = "PATCH", path_regex = "/serviceaccounts/default$", count = 1,
   mutate = { imagePullSecrets = { { name = "a" }, { name = "b" }, { name = "new" }, { name = "second" },
     { name = "concurrent" } } } })
 lib.clear_log()
@@ -88,13 +88,13 @@ t.eq(lib.methods(lib.log()), "GET:404 POST GET PATCH:409 GET PATCH", "409 Confli
 t.eq(lib.pull_secrets("ns1", "default"), { "a", "b", "new", "second", "concurrent", "third" },
   "neither change is lost")
 
-lib.sim("POST", "/faults", { method = "PATCH", path_regex = "/serviceaccounts/default$", count = 2, action = "conflict" })
+lib.fault({ method = "PATCH", path_regex = "/serviceaccounts/default$", count = 2, action = "conflict" })
 lib.clear_log()
 status, out = run("ns1", "fourth", "reg4.example.org", "PW1")
 t.eq({ status, out }, { 0, "secret/fourth created\nserviceaccount/default configured\n" }, "two injected 409s: success")
 t.eq(lib.methods(lib.log()), "GET:404 POST GET PATCH:409 GET PATCH:409 GET PATCH", "each 409 is followed by a fresh read")
 
-lib.sim("POST", "/faults", { method = "PATCH", path_regex = "/serviceaccounts/default$", count = 5, action = "conflict" })
+lib.fault({ method = "PATCH", path_regex = "/serviceaccounts/default$", count = 5, action = "conflict" })
 status, out, err = run("ns1", "fifth", "reg5.example.org", "PW1")
 t.eq({ status, out, err }, { 1, "secret/fifth created\n", "error: namespace ns1: serviceaccount/default: "
   .. 'Error from server (Conflict): Operation cannot be fulfilled on serviceaccounts "default": the object has been '
@@ -104,7 +104,7 @@ t.eq(lib.pull_secrets("ns1", "default"), { "a", "b", "new", "second", "concurren
 
 -- ---- a foreign Secret: untouched without --adopt, taken over with it ----
 local foreign_data = base64.encode('{"auths":{"reg1.example.org":{"auth":"eDp5"}}}')
-lib.put { apiVersion = "v1", kind = "Secret", metadata = { name = "handmade", namespace = "ns1" },
+lib.seed { apiVersion = "v1", kind = "Secret", metadata = { name = "handmade", namespace = "ns1" },
   type = "kubernetes.io/dockerconfigjson", data = { [".dockerconfigjson"] = foreign_data } }
 local before = lib.get("Secret", "ns1", "handmade")
 local sa_before = lib.get("ServiceAccount", "ns1", "default")
@@ -126,14 +126,14 @@ t.eq(dockerconfigjson("ns1", "handmade"), dockerconfigjson("ns1", "new"), "--ado
 t.eq(adopted.metadata.uid, before.metadata.uid, "--adopt: updated in place")
 
 local same = dockerconfig.encode { { server = "reg1.example.org", username = "xnat-bot", password = PW1, email = "" } }
-lib.put { apiVersion = "v1", kind = "Secret", metadata = { name = "same", namespace = "ns1" },
+lib.seed { apiVersion = "v1", kind = "Secret", metadata = { name = "same", namespace = "ns1" },
   type = "kubernetes.io/dockerconfigjson", data = { [".dockerconfigjson"] = base64.encode(same) } }
 status, out = run("ns1", "same", "reg1.example.org", "PW1")
 t.eq({ status, out }, { 0, "secret/same unchanged\nserviceaccount/default configured\n" },
   "a foreign Secret that already holds the wanted content is used as it is")
 t.eq(lib.get("Secret", "ns1", "same").metadata.labels, nil, "... and left unlabelled")
 
-lib.put { apiVersion = "v1", kind = "Secret", metadata = { name = "opaque", namespace = "ns1",
+lib.seed { apiVersion = "v1", kind = "Secret", metadata = { name = "opaque", namespace = "ns1",
   labels = { ["app.kubernetes.io/managed-by"] = "xcsreg" } }, type = "Opaque", data = { x = "eA==" } }
 status, out, err = run("ns1", "opaque", "reg1.example.org", "PW1")
 t.eq({ status, err }, { 1, "error: namespace ns1: secret/opaque: secret/opaque has type Opaque, not "
@@ -142,14 +142,14 @@ t.eq({ status, err }, { 1, "error: namespace ns1: secret/opaque: secret/opaque h
 
 -- ---- --dry-run=server changes nothing ----
 lib.namespace("ns2")
-lib.put { apiVersion = "v1", kind = "ServiceAccount", metadata = { name = "default", namespace = "ns2" },
+lib.seed { apiVersion = "v1", kind = "ServiceAccount", metadata = { name = "default", namespace = "ns2" },
   imagePullSecrets = { { name = "x" } } }
-local objects = lib.sim("GET", "/objects?namespace=ns2")
+local objects = lib.snapshot("ns2")
 lib.clear_log()
 status, out, err = run("ns2", "dry", "reg1.example.org", "PW1", "--dry-run=server")
 t.eq({ status, out, err }, { 0, "secret/dry created (server dry run)\nserviceaccount/default configured (server dry run)\n",
   "" }, "--dry-run=server: what would change")
-t.eq(lib.sim("GET", "/objects?namespace=ns2"), objects, "--dry-run=server: objects and resourceVersions unchanged")
+t.eq(lib.snapshot("ns2"), objects, "--dry-run=server: objects and resourceVersions unchanged")
 local dry_writes = 0
 for _, e in ipairs(lib.log()) do
   if e.method ~= "GET" then
@@ -160,11 +160,11 @@ end
 t.eq(dry_writes, 2, "--dry-run=server: both writes were dry")
 
 run("ns2", "dry", "reg1.example.org", "PW1")
-objects = lib.sim("GET", "/objects?namespace=ns2")
+objects = lib.snapshot("ns2")
 status, out = run("ns2", "dry", "reg1.example.org", "PW2", "--dry-run=server")
 t.eq({ status, out }, { 0, "secret/dry configured (server dry run)\nserviceaccount/default unchanged (server dry run)\n" },
   "--dry-run=server on a changed password: configured")
-t.eq(lib.sim("GET", "/objects?namespace=ns2"), objects, "... and the stored Secret is unchanged")
+t.eq(lib.snapshot("ns2"), objects, "... and the stored Secret is unchanged")
 
 -- ---- ServiceAccounts and namespaces that are not there ----
 status, out, err = run("ns1", "new", "reg1.example.org", "PW1", "--service-account", "builder")
@@ -172,7 +172,7 @@ t.eq({ status, out, err }, { 1, "secret/new unchanged\n", 'error: namespace ns1:
   .. '"builder" not found in namespace ns1: xcsreg adds pull secrets to existing ServiceAccounts only; create it first\n' },
   "a missing ServiceAccount other than default")
 
-lib.namespace("fresh", false)
+lib.namespace("fresh", nil, false)
 lib.clear_log()
 status, out, err = run("fresh", "new", "reg1.example.org", "PW1")
 t.eq({ status, out, err }, { 1, "secret/new created\n", 'error: namespace fresh: serviceaccount/default: serviceaccount '
@@ -181,7 +181,7 @@ t.eq({ status, out, err }, { 1, "secret/new created\n", 'error: namespace fresh:
 t.eq(lib.methods(lib.log()), "GET:404 POST GET:404 GET:404 GET:404 GET:404 GET:404", "default looked for five times")
 
 lib.namespace("late")
-lib.sim("POST", "/faults", { method = "GET", path_regex = "^/api/v1/namespaces/late/serviceaccounts/default$",
+lib.fault({ method = "GET", path_regex = "^/api/v1/namespaces/late/serviceaccounts/default$",
   count = 2, status = 404 })
 status, out = run("late", "new", "reg1.example.org", "PW1")
 t.eq({ status, out }, { 0, "secret/new created\nserviceaccount/default configured\n" },

@@ -52,9 +52,9 @@ lib.reset()
 for _, ns in ipairs { "team-a", "team-b", "team-c" } do lib.namespace(ns) end
 -- alice holds exactly the Role of scripts/k8s/rbac.yaml, in team-a and team-c only
 local function grant(namespaces)
-  lib.sim("POST", "/grant", { user = "alice", verbs = { "get", "create", "update", "patch" },
+  lib.grant({ user = "alice", verbs = { "get", "create", "update", "patch" },
     resources = { "secrets" }, namespaces = namespaces })
-  lib.sim("POST", "/grant", { user = "alice", verbs = { "get", "update", "patch" },
+  lib.grant({ user = "alice", verbs = { "get", "update", "patch" },
     resources = { "serviceaccounts" }, namespaces = namespaces })
 end
 grant { "team-a", "team-c" }
@@ -98,12 +98,12 @@ for _, ns in ipairs { "team-a", "team-c" } do
     t.ok(s and base64.decode(s.data[".dockerconfigjson"]) == dockerconfig.encode { r }, ns .. "/" .. name .. ": content")
   end
 end
-t.eq(#lib.sim("GET", "/objects?kind=Secret&namespace=team-b"), 0, "team-b: nothing written")
+t.eq(#lib.objects("Secret", "team-b"), 0, "team-b: nothing written")
 
 -- The Role printed is enough: grant its rules in team-b and run again.
 local role = yaml.decode((err:match("<<'EOF'\n(.-)\n  %-%-%-\n"):gsub("\n  ", "\n"):gsub("^  ", "")))
 for _, rule in ipairs(role.rules) do
-  lib.sim("POST", "/grant", { user = "alice", verbs = rule.verbs, resources = rule.resources, namespaces = { "team-b" } })
+  lib.grant({ user = "alice", verbs = rule.verbs, resources = rule.resources, namespaces = { "team-b" } })
 end
 status, out = lib.setup({ "--config", site }, { kubeconfig = "alice.kubeconfig", env = env })
 t.eq({ status, out }, { 0, table.concat({
@@ -147,11 +147,11 @@ t.eq(leaks(ps), "", "no password in the argv of any process while xcsreg ran (xc
 
 -- an error body that echoes secret material comes out redacted
 local echoed = base64.encode(dockerconfig.encode { registries.ghcr })
-lib.sim("POST", "/faults", { method = "PUT", path_regex = "/secrets/ghcr$", status = 422,
+lib.fault({ method = "PUT", path_regex = "/secrets/ghcr$", status = 422,
   body = json.encode { kind = "Status", apiVersion = "v1", metadata = json.object {}, status = "Failure",
     message = 'Secret "ghcr" is invalid: data: Invalid value: "' .. echoed .. '" (' .. PW_ENV .. ")",
     reason = "Invalid", code = 422 } })
-lib.put { apiVersion = "v1", kind = "Secret", metadata = { name = "ghcr", namespace = "team-a",
+lib.seed { apiVersion = "v1", kind = "Secret", metadata = { name = "ghcr", namespace = "team-a",
   labels = { ["app.kubernetes.io/managed-by"] = "xcsreg" } }, type = "kubernetes.io/dockerconfigjson",
   data = { [".dockerconfigjson"] = base64.encode("{}") } }
 status, out, err = lib.setup({ "--config", site, "-n", "team-a", "-v" }, { env = env, host_args = { "-v", "-v" } })

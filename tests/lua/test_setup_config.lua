@@ -126,7 +126,7 @@ fails_with("return { registries = { { secret = 's', server = 'h', username = 'u'
   "password_command must be a list")
 local path = site("return { registries = { { " .. ok_entry .. " }, { " .. ok_entry .. " } } }")
 t.eq({ config.load_file(path) }, { nil, path .. ': registries[2] (secret "ghcr"): server: "ghcr.io" is already given '
-  .. "for this Secret by " .. path .. ': registries[1] (secret "ghcr")' }, "same server twice in one Secret")
+  .. "for this Secret by registries[1]" }, "same server twice in one Secret")
 fails_with("return { registries = { { secret = 's', server = 'h', username = 'u', password_file = '/nonexistent/x' } } }",
   'registries[1] (secret "s"): password_file: cannot read /nonexistent/x: No such file or directory',
   "unreadable password file")
@@ -136,9 +136,23 @@ fails_with("return { registries = { { secret = 's', server = 'h', username = 'u'
 fails_with("return { registries = { { secret = 's', server = 'h', username = 'u', password_env = 'XCSREG_TEST_UNSET_VAR' } } }",
   'registries[1] (secret "s"): password_env: environment variable XCSREG_TEST_UNSET_VAR is not set', "unset variable")
 
-path = site("return { registries = io.open('x') }")
+local function command(argv)
+  return string.format("return { registries = { { secret = 's', server = 'h', username = 'u', password_command = %s } } }",
+    argv)
+end
+plan = config.load_file(site(command([[{ "sh", "-c", "printf 'fake-cmd-pw\n\n'" }]])))
+t.eq(plan and plan.secrets[1].registries[1].password, "fake-cmd-pw", "password_command: stdout, newlines dropped")
+fails_with(command([[{ "sh", "-c", "echo oops >&2; echo fake-cmd-pw; exit 3" }]]),
+  'registries[1] (secret "s"): password_command: sh exited with status 3: oops', "password_command fails")
+fails_with(command([[{ "true" }]]), 'registries[1] (secret "s"): password_command: true printed nothing',
+  "password_command prints nothing")
+fails_with(command([[{ "/nonexistent/helper" }]]),
+  'registries[1] (secret "s"): password_command: executable not found: /nonexistent/helper', "password_command missing")
+
+path = site("string.format = nil; return { registries = io.open('x') }")
 t.eq({ config.load_file(path) }, { nil, path .. ":1: attempt to index a nil value (global 'io')" },
   "the file sees no io library")
+t.eq(type(string.format), "function", "the file cannot change the string library xcsreg uses")
 path = site("return { registries = os.getenv('HOME') }")
 t.eq({ config.load_file(path) }, { nil, path .. ":1: attempt to index a nil value (global 'os')" },
   "the file sees no os library")

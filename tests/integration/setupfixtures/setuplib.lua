@@ -1,37 +1,25 @@
--- Helpers for the setup.lua integration tests: the simulator's control API,
--- and running `xcsreg run setup.lua` as a child process.
-local http = require "http"
-local json = require "json"
+-- Helpers for the setup.lua integration tests, on top of simctl (the
+-- simulator's control API): reading objects back, summing up the request
+-- log, and running `xcsreg run setup.lua` as a child process.
 local proc = require "proc"
+local simctl = require "simctl"
 
-local lib = {}
+local lib = setmetatable({}, { __index = simctl })
 
 lib.xcsreg = os.getenv("XCSREG") or "./xcsreg"
 lib.tmp = os.getenv("XCSREG_TEST_TMP") or "/tmp"
-lib.simdir = assert(os.getenv("XCSREG_SIM_DIR"), "run under tests/apisim/with-sim")
-local control = assert(os.getenv("XCSREG_SIM_CONTROL"))
 
--- A control API call; returns the decoded answer (nil for 404).
-function lib.sim(method, path, body)
-  local status, _, resp = http.request {
-    url = control .. path, method = method, body = body and json.encode(body),
-    headers = body and { ["Content-Type"] = "application/json" } or nil,
-  }
-  assert(status, resp)
-  if status == 404 then return nil end
-  assert(status < 300, string.format("%s %s: %s %s", method, path, status, resp))
-  if resp == "" then return true end
-  return json.decode(resp)
-end
-
-function lib.reset() lib.sim("POST", "/reset") end
-function lib.namespace(name, default_sa) lib.sim("POST", "/namespaces", { name = name, default_sa = default_sa ~= false }) end
-function lib.put(obj) lib.sim("POST", "/objects", obj) end
+-- One stored object, or nil.
 function lib.get(kind, ns, name)
-  return lib.sim("GET", string.format("/object?kind=%s&namespace=%s&name=%s", kind, ns, name))
+  for _, obj in ipairs(simctl.objects(kind, ns)) do
+    if obj.metadata.name == name then return obj end
+  end
 end
-function lib.clear_log() lib.sim("DELETE", "/log") end
-function lib.log() return lib.sim("GET", "/log") end
+
+-- The Secrets and ServiceAccounts of a namespace, as stored.
+function lib.snapshot(ns)
+  return { simctl.objects("Secret", ns), simctl.objects("ServiceAccount", ns) }
+end
 
 -- The pull secret names of a ServiceAccount.
 function lib.pull_secrets(ns, name)
@@ -49,13 +37,12 @@ function lib.methods(entries)
   return table.concat(parts, " ")
 end
 
--- Writes a file (a site file, a script) and returns its path.
-function lib.write(name, text, mode)
+-- Writes a file under the test directory and returns its path.
+function lib.write(name, text)
   local path = lib.tmp .. "/" .. name
   local f = assert(io.open(path, "w"))
   f:write(text)
   f:close()
-  if mode then proc.run { argv = { "chmod", mode, path } } end
   return path
 end
 
@@ -69,18 +56,11 @@ function lib.setup(args, opts)
   argv[#argv + 1] = "run"
   argv[#argv + 1] = "setup.lua"
   for _, a in ipairs(args) do argv[#argv + 1] = a end
-  local env = { KUBECONFIG = lib.simdir .. "/" .. (opts.kubeconfig or "token.kubeconfig"), HOME = lib.tmp }
+  local env = { KUBECONFIG = simctl.dir .. "/" .. (opts.kubeconfig or "token.kubeconfig"), HOME = lib.tmp }
   for k, v in pairs(opts.env or {}) do env[k] = v end
   local status, out, err = proc.run { argv = argv, env = env, stdin = opts.stdin, timeout = 120 }
   assert(status, out)
   return status, out, err
-end
-
--- The lines of a text, without the trailing newline.
-function lib.lines(s)
-  local t = {}
-  for line in s:gmatch("[^\n]+") do t[#t + 1] = line end
-  return t
 end
 
 return lib
