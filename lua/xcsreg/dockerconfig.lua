@@ -28,8 +28,10 @@ function dockerconfig.encode(registries)
   for _, r in ipairs(sorted) do
     local email = ""
     if r.email and r.email ~= "" then email = ',"email":' .. json.encode(r.email) end
+    local password = json.encode(r.password)
+    log.secret(password:sub(2, -2)) -- as escaped in JSON, which a server may echo
     parts[#parts + 1] = json.encode(r.server) .. ':{"username":' .. json.encode(r.username)
-      .. ',"password":' .. log.secret(json.encode(r.password)) .. email
+      .. ',"password":' .. password .. email
       .. ',"auth":' .. json.encode(dockerconfig.auth(r.username, r.password)) .. "}"
   end
   return log.secret('{"auths":{' .. table.concat(parts, ",") .. "}}")

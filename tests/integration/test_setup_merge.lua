@@ -191,6 +191,10 @@ status, out, err = run("nowhere", "new", "reg1.example.org", "PW1")
 t.eq({ status, out, err }, { 1, "", "error: namespace nowhere: secret/new: namespace nowhere does not exist\n" },
   "a missing namespace says so")
 
+status, out = lib.setup({ "--secret-name", "ctx", "--docker-username", "u", "--docker-password-env", "PW1" }, { env = env })
+t.eq({ status, out }, { 0, "secret/ctx created\nserviceaccount/default configured\n" }, "no -n: the context's namespace")
+t.ok(lib.get("Secret", "default", "ctx") ~= nil, "... which is default in the simulator's kubeconfig")
+
 -- ---- usage and configuration errors: exit 2, nothing sent ----
 lib.clear_log()
 status, out, err = lib.setup({ "-n", "ns1", "--secret-name", "x", "--docker-username", "a:b", "--docker-password-env",

@@ -105,6 +105,14 @@ local role = yaml.decode((err:match("<<'EOF'\n(.-)\n  %-%-%-\n"):gsub("\n  ", "\
 for _, rule in ipairs(role.rules) do
   lib.grant({ user = "alice", verbs = rule.verbs, resources = rule.resources, namespaces = { "team-b" } })
 end
+local shipped = {}
+for doc in (io.open(dir .. "/../../scripts/k8s/rbac.yaml"):read("a") .. "\n---\n"):gmatch("(.-)\n%-%-%-\n") do
+  local obj = yaml.decode(doc)
+  shipped[obj.kind] = obj
+end
+t.eq(shipped.Role.rules, role.rules, "scripts/k8s/rbac.yaml has the same rules as the Role printed")
+t.eq({ shipped.RoleBinding.roleRef, shipped.RoleBinding.subjects[1].kind }, { { apiGroup = "rbac.authorization.k8s.io",
+  kind = "Role", name = "xcsreg" }, "ServiceAccount" }, "scripts/k8s/rbac.yaml binds the Role to xcsreg's own account")
 status, out = lib.setup({ "--config", site }, { kubeconfig = "alice.kubeconfig", env = env })
 t.eq({ status, out }, { 0, table.concat({
   "team-a: secret/ghcr unchanged", "team-a: secret/harbor unchanged", "team-a: secret/internal unchanged",
