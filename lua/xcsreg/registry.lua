@@ -141,7 +141,7 @@ function registry.verify(opts)
     return "accepted", ("%s answers without credentials: it is open, so the credential of user %s was not checked")
         :format(host, user)
   end
-  if status ~= 401 then return outcome(host, user, status) end
+  if status ~= 401 then return "unreachable", ("%s answered HTTP %d"):format(host, status) end
   local challenge
   for _, c in ipairs(registry.parse_challenge(headers["www-authenticate"] or "")) do
     if c.scheme == "basic" or c.scheme == "bearer" then challenge = c; break end

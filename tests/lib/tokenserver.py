@@ -7,8 +7,9 @@ It answers the token endpoint of the registry token authentication spec
 RS256, with the openssl CLI, by the key whose certificate the registry lists
 in auth.token.rootcertbundle; the registry finds that key by the JWT's "kid",
 libtrust's key ID of the public key. A wrong or missing credential gets 401,
-an unknown service 400. A realm whose query has reply=access_token is
-answered the OAuth2 way, {"access_token": ...} with no "token" field.
+an unknown service 400. The realm's query can ask for other answers:
+reply=access_token answers the OAuth2 way, {"access_token": ...} with no
+"token" field; reply=html a 200 HTML page (a proxy's, say); reply=error 500.
 
 Usage: tokenserver.py --cert PEM --key PEM --signing-key PEM --issuer ISS
                       --service SVC --port-file FILE --log FILE
@@ -72,11 +73,15 @@ class TokenService:
         return signing_input.decode() + "." + b64url(signature)
 
     def answer(self, path, authorization):
-        """(status, extra headers, JSON body) for GET path."""
+        """(status, extra headers, JSON body or HTML text) for GET path."""
         url = urlsplit(path)
         query = parse_qs(url.query)
         if url.path != "/token":
             return 404, {}, {"errors": [{"code": "NOT_FOUND", "message": "no such endpoint"}]}
+        if query.get("reply") == ["html"]:
+            return 200, {}, "<html><body>Please sign in to the proxy</body></html>"
+        if query.get("reply") == ["error"]:
+            return 500, {}, {"errors": [{"code": "UNKNOWN", "message": "the token database is down"}]}
         if not secrets.compare_digest(authorization or "", self.good_auth):
             return (401, {"WWW-Authenticate": 'Basic realm="xcsreg-test-token"'},
                     {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]})
@@ -98,9 +103,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         service = self.server.service
         status, headers, body = service.answer(self.path, self.headers.get("Authorization"))
-        data = json.dumps(body).encode()
+        html = isinstance(body, str)
+        data = body.encode() if html else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/html" if html else "application/json")
         self.send_header("Content-Length", str(len(data)))
         for name, value in headers.items():
             self.send_header(name, value)
