@@ -108,6 +108,33 @@ local function outcome(who, user, status, err)
   return "unreachable", ("%s answered HTTP %d"):format(who, status)
 end
 
+local function nonempty_string(v) return type(v) == "string" and v ~= "" and v or nil end
+
+-- The token that a Bearer challenge's realm gives for the credential
+-- (auth), or nil, outcome, detail. get is verify's request function.
+local function fetch_token(get, base, user, auth, params)
+  local host, realm = base:match("//(.*)"), params.realm or ""
+  local realm_base = realm:match("^https?://[^/?#]+[^?#]*")
+  if not realm_base then return nil, "unreachable", ("%s: Bearer challenge without an http(s) realm"):format(host) end
+  if base:match("^https:") and realm:match("^http:") then
+    return nil, "unreachable", ("%s: refusing to send the credential over plain HTTP to %s"):format(host, realm_base)
+  end
+  local query = {}
+  if params.service then query[#query + 1] = "service=" .. query_escape(params.service) end
+  if user ~= "" then query[#query + 1] = "account=" .. query_escape(user) end
+  for scope in (params.scope or ""):gmatch("%S+") do query[#query + 1] = "scope=" .. query_escape(scope) end
+  local url = realm .. (realm:find("?", 1, true) and "&" or "?") .. table.concat(query, "&")
+
+  local who = ("%s: the token service at %s"):format(host, realm_base)
+  local status, err, body = get(url, auth)
+  if not status or status < 200 or status >= 300 then return nil, outcome(who, user, status, err) end
+  local answer = json.decode(body)
+  local token = type(answer) == "table" and (nonempty_string(answer.token) or nonempty_string(answer.access_token))
+  if not token then return nil, "unreachable", who .. " answered without a token" end
+  log.secret(token)
+  return token
+end
+
 local OPTIONS = {server = "string", username = "string", password = "string",
                  ca_file = "string", insecure = "boolean", timeout = "number"}
 
@@ -126,15 +153,14 @@ function registry.verify(opts)
   if not base then error("registry.verify: " .. err, 2) end
   log.secret(opts.password)
 
-  local user, host = opts.username, base:match("//(.*)")
   local function get(url, auth)
     log.debug("registry: GET %s", url)
     return http.request{method = "GET", url = url, headers = auth.headers, basic_auth = auth.basic_auth,
                         ca_file = opts.ca_file, insecure = opts.insecure, timeout = opts.timeout or 30,
                         max_body = MAX_BODY}
   end
+  local user, host, v2 = opts.username, base:match("//(.*)"), base .. "/v2/"
 
-  local v2 = base .. "/v2/"
   local status, headers = get(v2, {})
   if not status then return outcome(host, user, nil, headers) end
   if status >= 200 and status < 300 then
@@ -150,26 +176,8 @@ function registry.verify(opts)
 
   local auth = {basic_auth = {user, opts.password}}
   if challenge.scheme == "bearer" then
-    local realm, p = challenge.params.realm or "", challenge.params
-    local realm_base = realm:match("^https?://[^/?#]+[^?#]*")
-    if not realm_base then return "unreachable", ("%s: Bearer challenge without an http(s) realm"):format(host) end
-    if base:match("^https:") and realm:match("^http:") then
-      return "unreachable", ("%s: refusing to send the credential over plain HTTP to %s"):format(host, realm_base)
-    end
-    local query = {}
-    if p.service then query[#query + 1] = "service=" .. query_escape(p.service) end
-    if user ~= "" then query[#query + 1] = "account=" .. query_escape(user) end
-    for scope in (p.scope or ""):gmatch("%S+") do query[#query + 1] = "scope=" .. query_escape(scope) end
-    local url = realm .. (realm:find("?", 1, true) and "&" or "?") .. table.concat(query, "&")
-    local who = ("%s: the token service at %s"):format(host, realm_base)
-    local body
-    status, headers, body = get(url, auth)
-    if not status or status < 200 or status >= 300 then return outcome(who, user, status, headers) end
-    local answer = json.decode(body)
-    local token = type(answer) == "table" and answer.token
-    if type(token) ~= "string" or token == "" then token = type(answer) == "table" and answer.access_token end
-    if type(token) ~= "string" or token == "" then return "unreachable", who .. " answered without a token" end
-    log.secret(token)
+    local token, result, detail = fetch_token(get, base, user, auth, challenge.params)
+    if not token then return result, detail end
     auth = {headers = {Authorization = "Bearer " .. token}}
   end
   return outcome(host, user, get(v2, auth))
