@@ -98,9 +98,9 @@ local function query_escape(s)
 end
 
 -- How a login step ended, from what http.request returned. `who` names
--- what was asked, e.g. "127.0.0.1:5000".
+-- what was asked, e.g. "127.0.0.1:5000"; http's transport errors name the URL.
 local function outcome(who, user, status, err)
-  if not status then return "unreachable", ("%s: %s"):format(who, err) end
+  if not status then return "unreachable", err end
   if status >= 200 and status < 300 then return "accepted", ("%s accepted user %s"):format(who, user) end
   if status == 401 or status == 403 then
     return "rejected", ("%s rejected user %s (HTTP %d)"):format(who, user, status)
@@ -162,7 +162,7 @@ function registry.verify(opts)
   local user, host, v2 = opts.username, base:match("//(.*)"), base .. "/v2/"
 
   local status, headers = get(v2, {})
-  if not status then return outcome(host, user, nil, headers) end
+  if not status then return "unreachable", headers end
   if status >= 200 and status < 300 then
     return "accepted", ("%s answers without credentials: it is open, so the credential of user %s was not checked")
         :format(host, user)

@@ -52,9 +52,9 @@ check("basic: an unknown user is rejected", "rejected", basic .. " rejected user
       verify(basic, {username = "nobody"}))
 check("basic: the server as a URL with a path", "accepted", basic .. " accepted user " .. USER,
       verify("https://" .. basic .. "/v2/"))
-check_like("basic: a CA that did not sign the certificate: unreachable", "unreachable", basic .. ": ", "certificate",
+check_like("basic: a CA that did not sign the certificate: unreachable", "unreachable", "https://" .. basic .. "/v2/: ", "certificate",
            verify(basic, {ca_file = env.OTHER_CA}))
-check_like("basic: no CA (the system's): unreachable", "unreachable", basic .. ": ", "certificate",
+check_like("basic: no CA (the system's): unreachable", "unreachable", "https://" .. basic .. "/v2/: ", "certificate",
            verify(basic, {ca_file = false}))
 check("basic: insecure skips the certificate check", "accepted", basic .. " accepted user " .. USER,
       verify(basic, {ca_file = env.OTHER_CA, insecure = true}))
@@ -83,7 +83,7 @@ check("failing: a realm answering 500 is unreachable", "unreachable",
       env.FAILING .. ": the token service at " .. env.REALM .. " answered HTTP 500", verify(env.FAILING))
 local before = #token_requests()
 check_like("token: a CA that did not sign the certificate: unreachable before any token request", "unreachable",
-           token .. ": ", "certificate", verify(token, {ca_file = env.OTHER_CA}))
+           "https://" .. token .. "/v2/: ", "certificate", verify(token, {ca_file = env.OTHER_CA}))
 t.eq(#token_requests(), before, "token: no token request when /v2/ is unreachable")
 
 -- no auth at all
@@ -92,7 +92,7 @@ check("open: accepted, saying the credential was not checked", "accepted",
       verify(env.OPEN))
 
 -- nothing listening
-check_like("closed: a refused connection is unreachable", "unreachable", env.CLOSED .. ": ", "onnect",
+check_like("closed: a refused connection is unreachable", "unreachable", "https://" .. env.CLOSED .. "/v2/: ", "onnect",
            verify(env.CLOSED))
 
 return t.done()

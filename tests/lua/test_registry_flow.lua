@@ -67,9 +67,10 @@ t.eq(requests[3].headers, {Authorization = "Bearer tok-3"}, "bearer: an empty 't
 t.eq({run("realm 403", "reg.example", {[V2] = bearer, [TOKEN_URL] = {403, {}, ""}})},
      {"rejected", "reg.example: the token service at https://auth.example/token rejected user u@x (HTTP 403)"},
      "bearer: 403 at the realm is rejected")
-t.eq({run("realm down", "reg.example", {[V2] = bearer, [TOKEN_URL] = {nil, "Could not resolve host: auth.example"}})},
-     {"unreachable", "reg.example: the token service at https://auth.example/token: Could not resolve host: auth.example"},
-     "bearer: a realm that cannot be reached")
+t.eq({run("realm down", "reg.example", {[V2] = bearer, [TOKEN_URL] = {nil, "https://auth.example/...: Could not resolve host"}})},
+     {"unreachable", "https://auth.example/...: Could not resolve host"}, "bearer: a realm that cannot be reached")
+t.eq({run("down", "reg.example", {[V2] = {nil, "https://reg.example/v2/: Could not resolve host"}})},
+     {"unreachable", "https://reg.example/v2/: Could not resolve host"}, "a registry that cannot be reached")
 t.eq({run("no token", "reg.example", {[V2] = bearer, [TOKEN_URL] = {200, {}, '{"token":null,"expires_in":60}'}})},
      {"unreachable", "reg.example: the token service at https://auth.example/token answered without a token"},
      "bearer: an answer without a token")
