@@ -9,8 +9,13 @@
 -- to the credential: do not store it. "unreachable" means it could not be
 -- asked (DNS, connect, TLS) or answered something else (a 5xx, no usable
 -- challenge, no token): the caller warns and stores it anyway, since the
--- cluster may reach a registry this host cannot. Details name the registry,
--- the user and the HTTP status, never the password or a token.
+-- cluster may reach a registry this host cannot. An open registry (200
+-- without credentials) counts as accepted, and its detail says the
+-- credential was not checked. Details name the registry, the user and the
+-- HTTP status, never the password or a token. timeout defaults to 30 s.
+--
+-- Also: registry.base_url(server) (the URL a docker config key means) and
+-- registry.parse_challenge(www_authenticate) (exported for tests and fuzzing).
 local http = require "http"
 local json = require "json"
 local log = require "log"
