@@ -83,9 +83,13 @@ local function load_plan(opts)
     return config.from_flags(opts)
   end
   local path = opts.config or os.getenv("XCSREG_CONFIG")
-  if not path and not io.open(config.DEFAULT_FILE) then
-    return nil, "nothing to do: give --config FILE (or set XCSREG_CONFIG), or --secret-name and the "
-      .. "--docker-* flags; the default site file " .. config.DEFAULT_FILE .. " does not exist"
+  if not path then
+    local f = io.open(config.DEFAULT_FILE)
+    if not f then
+      return nil, "nothing to do: give --config FILE (or set XCSREG_CONFIG), or --secret-name and the "
+        .. "--docker-* flags; the default site file " .. config.DEFAULT_FILE .. " does not exist"
+    end
+    f:close()
   end
   return config.load_file(path or config.DEFAULT_FILE)
 end
@@ -124,7 +128,7 @@ local function rbac_hint(ns, err)
   if sa_ns then subject = string.format("{kind: ServiceAccount, name: %s, namespace: %s}", sa_name, sa_ns) end
   return string.format([[
 xcsreg needs, in namespace %s: secrets get, create, update, patch; serviceaccounts get, update, patch.
-Grant them with scripts/k8s/rbac.yaml (set its namespace and subject), here:
+Have a cluster admin grant them (scripts/k8s/rbac.yaml has this Role for a CronJob's own ServiceAccount):
   kubectl apply -f - <<'EOF'
   apiVersion: rbac.authorization.k8s.io/v1
   kind: Role

@@ -70,7 +70,7 @@ t.eq({ status, out }, { 1, table.concat(lines, "\n") .. "\n" }, "team-a and team
 local want_err = [[
 error: namespace team-b: secret/ghcr: Error from server (Forbidden): secrets "ghcr" is forbidden: User "alice" cannot get resource "secrets" in API group "" in the namespace "team-b"
 xcsreg needs, in namespace team-b: secrets get, create, update, patch; serviceaccounts get, update, patch.
-Grant them with scripts/k8s/rbac.yaml (set its namespace and subject), here:
+Have a cluster admin grant them (scripts/k8s/rbac.yaml has this Role for a CronJob's own ServiceAccount):
   kubectl apply -f - <<'EOF'
   apiVersion: rbac.authorization.k8s.io/v1
   kind: Role
@@ -86,6 +86,7 @@ Grant them with scripts/k8s/rbac.yaml (set its namespace and subject), here:
   subjects: [{kind: User, name: "alice", apiGroup: rbac.authorization.k8s.io}]
   EOF
 ]]
+local forbidden_err = err
 local errors = {}
 for line in err:gmatch("[^\n]*\n") do
   if not line:find("^debug: ") and not line:find("^trace: ") then errors[#errors + 1] = line end
@@ -100,8 +101,16 @@ for _, ns in ipairs { "team-a", "team-c" } do
 end
 t.eq(#lib.objects("Secret", "team-b"), 0, "team-b: nothing written")
 
+-- The subject is the identity the 403 names: here a ServiceAccount.
+lib.user("system:serviceaccount:xnat:xcsreg", "fake-sa-token")
+local kc = io.open(lib.dir .. "/alice.kubeconfig"):read("a"):gsub("alice%-token", "fake-sa-token")
+lib.write("sa.kubeconfig", kc)
+_, _, err = lib.setup({ "--config", site, "--kubeconfig", lib.tmp .. "/sa.kubeconfig", "-n", "team-b" }, { env = env })
+t.ok(err:find("subjects: [{kind: ServiceAccount, name: xcsreg, namespace: xnat}]", 1, true) ~= nil,
+  "a ServiceAccount named by the 403 is the RoleBinding's subject", err)
+
 -- The Role printed is enough: grant its rules in team-b and run again.
-local role = yaml.decode((err:match("<<'EOF'\n(.-)\n  %-%-%-\n"):gsub("\n  ", "\n"):gsub("^  ", "")))
+local role = yaml.decode((forbidden_err:match("<<'EOF'\n(.-)\n  %-%-%-\n"):gsub("\n  ", "\n"):gsub("^  ", "")))
 for _, rule in ipairs(role.rules) do
   lib.grant({ user = "alice", verbs = rule.verbs, resources = rule.resources, namespaces = { "team-b" } })
 end
