@@ -216,6 +216,11 @@ t.eq({ status, err }, { 2, "error: --output needs --dry-run=client\nSee 'xcsreg 
 status, out, err = lib.setup({}, { env = { XCSREG_CONFIG = lib.tmp .. "/none.lua" } })
 t.eq({ status, err }, { 2, "error: cannot read site file " .. lib.tmp .. "/none.lua: No such file or directory\n" },
   "$XCSREG_CONFIG names a missing file")
+if not io.open("/etc/xcsreg/registries.lua") then
+  status, out, err = lib.setup({})
+  t.eq({ status, err }, { 2, "error: nothing to do: give --config FILE (or set XCSREG_CONFIG), or --secret-name and "
+    .. "the --docker-* flags; the default site file /etc/xcsreg/registries.lua does not exist\n" }, "no arguments")
+end
 t.eq(lib.log(), {}, "no request reached the cluster for any of these")
 
 -- ---- -q: nothing on success ----
