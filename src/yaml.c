@@ -478,8 +478,8 @@ static int copy_value(struct decoder *d, int depth, yaml_mark_t mark)
 	luaL_checkstack(L, 6, "YAML nested too deep");
 	int src = lua_gettop(L);
 	lua_newtable(L);                      /* src copy */
-	lua_getmetatable(L, src);
-	lua_setmetatable(L, src + 1);
+	if (lua_getmetatable(L, src))
+		lua_setmetatable(L, src + 1);
 	lua_pushnil(L);
 	while (lua_next(L, src)) {            /* src copy key value */
 		if (!copy_value(d, depth + 1, mark))
@@ -707,7 +707,9 @@ static int parse_node(struct decoder *d, int depth)
 /* Pushes the first document's value (null for an empty stream). */
 static int parse_document(struct decoder *d)
 {
-	if (!next_event(d) || !next_event(d)) /* stream start, document start */
+	if (!next_event(d))     /* stream start */
+		return 0;
+	if (!next_event(d))     /* document start, or stream end */
 		return 0;
 	if (d->box->event.type == YAML_STREAM_END_EVENT) {
 		lua_pushlightuserdata(d->L, JSON_NULL);
@@ -731,8 +733,11 @@ int yaml_decode_push(lua_State *L, const char *text, size_t len, char *msg,
 	luaL_newmetatable(L, XCS_OBJECT_MT);
 	lua_newtable(L);
 	lua_newtable(L);               /* box array_mt object_mt anchors sizes */
-	struct decoder d = {L, box, text, len, base + 2, base + 3, base + 4, base + 5, 0,
-	                    msg, msgsz};
+	struct decoder d = {
+		.L = L, .box = box, .text = text, .len = len,
+		.array_mt = base + 2, .object_mt = base + 3, .anchors = base + 4, .anchor_sizes = base + 5,
+		.msg = msg, .msgsz = msgsz,
+	};
 	int ok = parse_document(&d);   /* box array_mt object_mt anchors sizes [value ...] */
 	lua_closeslot(L, base + 1);
 	if (ok)
@@ -1209,7 +1214,7 @@ static void encode_number(struct encoder *e, int idx)
 		/* Go has no integral floats here (JSON made them ints); keep a
 		 * float a float when it is read back. */
 		if (!strpbrk(buf, ".en"))
-			strcat(buf, ".0");
+			snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ".0");
 	}
 	emit_scalar(e, NULL, buf, strlen(buf), YAML_PLAIN_SCALAR_STYLE);
 }
@@ -1357,7 +1362,7 @@ static int yaml_encode(lua_State *L)
 	struct emitter_box *box = push_box(L, sizeof *box, EMITTER_MT, emitter_box_close);
 	luaL_newmetatable(L, XCS_ARRAY_MT);
 	luaL_newmetatable(L, XCS_OBJECT_MT);  /* value box array_mt object_mt */
-	struct encoder e = {L, box, 3, 4};
+	struct encoder e = {.L = L, .box = box, .array_mt = 3, .object_mt = 4};
 	if (!yaml_emitter_initialize(&box->emitter))
 		return luaL_error(L, "not enough memory");
 	box->emitter_live = 1;
