@@ -732,7 +732,7 @@ static int procl_lock(lua_State *L)
 			lk->fd = -1;
 			return 2;
 		}
-		struct timespec pause = {0, 50 * 1000 * 1000};
+		struct timespec pause = {0, 50000000L}; /* 50 ms */
 		nanosleep(&pause, NULL);
 	}
 	char pid[32];
