@@ -30,7 +30,10 @@ t.ok(cred and cred.password == "fake-helper-secret", "the helper's Secret is the
 t.eq(cred and cred.source, "credential_helper", "the credential says where it came from")
 t.eq(cred and cred.expires_at, nil, "a helper's credential has no known expiry")
 t.eq(log.redact("x fake-helper-secret x"), "x *** x", "the secret is registered before it is returned")
-t.eq(called_with(), "registry.example.test\n", "the server URL is sent on stdin, as given")
+t.eq(called_with(), "registry.example.test\n", "the server is sent on stdin")
+cred = helper.get({ server = "https://Registry.example.test/v2/", credential_helper = "xcsreg-test" }, ctx)
+t.eq(cred and cred.username, "helper-user", "a server given as a URL")
+t.eq(called_with(), "registry.example.test\n", "the helper is asked for the host, as docker asks")
 
 cred = helper.get({ server = "docker.io", credential_helper = "xcsreg-test" }, ctx)
 t.eq(cred and cred.username, "helper-user", "Docker Hub is found under any of its names")

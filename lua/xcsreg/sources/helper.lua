@@ -1,6 +1,6 @@
 -- xcsreg.sources.helper: `credential_helper = "NAME"`, the docker
 -- credential-helper protocol: `docker-credential-NAME get` (looked up in
--- PATH) reads the server URL on stdin and prints
+-- PATH) reads the server (its host, as docker sends it) on stdin and prints
 -- {"ServerURL": ..., "Username": ..., "Secret": ...}. So the helpers sites
 -- already use (ecr-login, gcr, acr-env, pass, secretservice) work unchanged.
 local json = require "json"
@@ -9,7 +9,7 @@ local proc = require "proc"
 
 local M = {}
 
--- Docker Hub's aliases, and the key docker's helpers store its credentials under.
+-- Docker Hub's aliases, and the key docker keeps its credentials under.
 local DOCKER_HUB = "https://index.docker.io/v1/"
 M.docker_hub_hosts = { ["docker.io"] = true, ["index.docker.io"] = true,
                        ["registry-1.docker.io"] = true, ["registry.hub.docker.com"] = true }
@@ -18,6 +18,13 @@ M.docker_hub_hosts = { ["docker.io"] = true, ["index.docker.io"] = true,
 function M.hostname(server)
   local host = server:gsub("^%a[%w+.-]*://", ""):match("^[^/]*"):lower()
   return M.docker_hub_hosts[host] and "index.docker.io" or host
+end
+
+-- The key docker asks helpers for (docker login stores under the same):
+-- the host, or Docker Hub's URL.
+function M.key(server)
+  local host = M.hostname(server)
+  return host == "index.docker.io" and DOCKER_HUB or host
 end
 
 local function find(program, path)
@@ -41,7 +48,7 @@ function M.lookup(name, server, ctx)
   if not path then
     return nil, "credential_helper: " .. program .. " not found in PATH: install it, or fix the helper name"
   end
-  local key = M.hostname(server) == "index.docker.io" and DOCKER_HUB or server
+  local key = M.key(server)
   local status, out, err = proc.run { argv = { path, "get" }, stdin = key, timeout = 60 }
   if not status then return nil, "credential_helper: cannot run " .. program .. ": " .. out end
   local doc = status == 0 and json.decode(out)
