@@ -69,8 +69,10 @@ local function from_web_identity(ctx, region)
   end
   local f, err = io.open(token_file, "rb")
   if not f then return nil, "cannot read the web identity token: " .. err end
-  local token = f:read("a"):gsub("%s+$", "")
+  local text = f:read("a")
   f:close()
+  local token = (text or ""):gsub("%s+$", "")
+  if token == "" then return nil, "the web identity token file " .. token_file .. " is empty or unreadable" end
   log.secret(token)
   local session = ctx.env("AWS_ROLE_SESSION_NAME")
   if not session or session == "" then session = "xcsreg-" .. ctx.now end

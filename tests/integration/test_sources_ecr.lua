@@ -153,6 +153,10 @@ t.fails("ecr: AWS credentials (web identity): cannot read the web identity token
   .. "/nosuch: No such file or directory", "a missing token file", get, entry,
   { env = env(with(irsa, { AWS_WEB_IDENTITY_TOKEN_FILE = tmp .. "/nosuch" })) })
 
+local empty = write("empty-token", "\n")
+t.fails("ecr: AWS credentials (web identity): the web identity token file " .. empty .. " is empty or unreadable",
+  "an empty token file", get, entry, { env = env(with(irsa, { AWS_WEB_IDENTITY_TOKEN_FILE = empty })) })
+
 -- 5. the shared credentials file
 local credentials = write("aws-credentials", "[default]\naws_access_key_id = AKIAOTHER\n"
   .. "aws_secret_access_key = fake-other\n\n[xcsreg]\naws_access_key_id=" .. PROFILE_KEY
