@@ -122,7 +122,7 @@ local function from_profile(ctx)
   local explicit = ctx.env("AWS_PROFILE")
   local profile = (explicit and explicit ~= "") and explicit or "default"
   local f = io.open(file, "rb")
-  local section = f and ini_section(f:read("a"), profile)
+  local section = f and ini_section(f:read("a") or "", profile)
   if f then f:close() end
   if not section then
     if profile == explicit then return nil, "no profile '" .. profile .. "' in " .. file end
