@@ -109,6 +109,16 @@ int main(void)
 	             "log.secret('s3cr3t-value')\n"
 	             "assert(log.redact('a s3cr3t-value b') == 'a *** b')\n"
 	             "log.level('error'); log.info('x %d', 1)\n");
+	sweep("json", "local json = require 'json'\n"
+	              "local s = json.encode({a = {1, 2.5, json.null, true}, b = json.array{}, "
+	              "c = json.object{}, d = 'x<y\\0z'}, {indent = 2})\n"
+	              "local v = json.decode(s); assert(v.a[2] == 2.5)\n"
+	              "assert(json.decode('[1,') == nil)\n"
+	              "assert(not pcall(json.encode, {1, x = 2}))\n");
+	sweep("base64", "local b = require 'base64'\n"
+	                "local e = b.encode(string.rep('\\255', 100), {url = true, pad = false})\n"
+	                "assert(b.decode(e, {url = true, pad = false}) == string.rep('\\255', 100))\n"
+	                "assert(b.decode('!!!!') == nil)\n");
 	log_reset();
 	curl_global_cleanup();
 	return unit_done();
