@@ -192,6 +192,7 @@ end
 -- What an AWS error type means for the one who has to fix it.
 local explain = {
   InvalidSignatureException = "AWS rejected the request signature",
+  IncompleteSignatureException = "AWS found the request signature incomplete",
   UnrecognizedClientException = "AWS does not know the access key or session token",
   ExpiredTokenException = "the AWS session token has expired",
   AccessDeniedException = "AWS denied access",

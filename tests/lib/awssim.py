@@ -94,6 +94,10 @@ def verify(method, raw_path, raw_query, headers, body, service, keys, now):
     if "host" not in signed or "x-amz-date" not in signed or not amz_date.startswith(date):
         raise Refused(400, "IncompleteSignatureException",
                       "'Host' and 'X-Amz-Date' must be signed, and the date match the credential scope.")
+    absent = [h for h in signed if h not in hdr]
+    if absent:  # what AWS answers, e.g. for libcurl < 8.3 signing the "Expect:" that only removes a header
+        raise Refused(400, "IncompleteSignatureException",
+                      f"'{absent[0]}' is named as a SignedHeader, but it does not exist in the HTTP request.")
     if svc != service:
         raise Refused(400, "InvalidSignatureException",
                       f"Credential should be scoped to correct service: '{service}'.")
