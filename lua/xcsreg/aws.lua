@@ -208,7 +208,7 @@ function aws.json_call(cred, req)
     aws_sigv4 = "aws:amz:" .. req.region .. ":" .. req.service,
     basic_auth = { cred.access_key_id, cred.secret_access_key },
   }
-  if not status then return nil, "cannot reach " .. req.url .. ": " .. failure end
+  if not status then return nil, "cannot reach AWS: " .. failure end
   local doc = json.decode(body)
   if status == 200 and type(doc) == "table" then return doc end
   local kind = type(doc) == "table" and type(doc.__type) == "string" and doc.__type:match("[^#]*$")

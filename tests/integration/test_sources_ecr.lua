@@ -119,6 +119,9 @@ t.eq(err, "ecr: AWS error (ServerException): simulated outage [credentials from 
 t.fails("ecr: AWS credentials (environment): AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not",
   "half an environment key", get, entry, { env = env(with(no_imds, { AWS_ACCESS_KEY_ID = ENV_KEY })) })
 
+cred, err = get(entry, { env = env(with(env_keys, { AWS_ENDPOINT_URL_ECR = "http://127.0.0.1:1" })) })
+t.ok(err and err:find("^ecr: cannot reach AWS: http://127%.0%.0%.1:1/: .+"), "an unreachable endpoint", err)
+
 -- 3. one mint serves every namespace
 fresh()
 sources.reset()

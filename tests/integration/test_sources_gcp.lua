@@ -50,7 +50,8 @@ local closed = { now = now, env = function(name)
   return os.getenv(name)
 end }
 cred, err = get(entry, closed)
-t.ok(err and err:find("^gcp: cannot reach the metadata server at 127%.0%.0%.1:1 %(.+%): run on GCE or GKE "
+t.ok(err and err:find("^gcp: cannot reach the metadata server %(http://127%.0%.0%.1:1/computeMetadata/v1/"
+  .. "instance/service%-accounts/default/token: .+%): run on GCE or GKE "
   .. "with a service account, or set GCE_METADATA_HOST$"), "an unreachable metadata server", err)
 
 return t.done()

@@ -17,7 +17,7 @@ function M.get(entry, ctx)
   local status, failure, body = http.request { url = url, headers = { ["Metadata-Flavor"] = "Google" },
                                                connect_timeout = 2, timeout = 10 }
   if not status then
-    return nil, "gcp: cannot reach the metadata server at " .. host .. " (" .. failure
+    return nil, "gcp: cannot reach the metadata server (" .. failure
       .. "): run on GCE or GKE with a service account, or set GCE_METADATA_HOST"
   end
   local doc = status == 200 and json.decode(body)
