@@ -2,8 +2,7 @@
 -- ecr: GetAuthorizationToken against tests/lib/awssim.py, which checks the
 -- SigV4 signature itself, with credentials from each link of the AWS chain.
 local t = require "test"
--- "xcsreg.sources" once main.c maps xcsreg/sources/init.lua to that name
-local sources = require "xcsreg.sources.init"
+local sources = require "xcsreg.sources"
 local http = require "http"
 local json = require "json"
 local log = require "log"

@@ -1,8 +1,7 @@
 -- needs: gcp
 -- gcp: an access token from the metadata server (tests/lib/gcpsim.py).
 local t = require "test"
--- "xcsreg.sources" once main.c maps xcsreg/sources/init.lua to that name
-local sources = require "xcsreg.sources.init"
+local sources = require "xcsreg.sources"
 local http = require "http"
 local json = require "json"
 local log = require "log"

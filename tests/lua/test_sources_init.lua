@@ -2,8 +2,7 @@
 -- xcsreg.sources: dispatch on the entry's source key, settings checks, and
 -- one mint per run per source (counted with the fake credential helper).
 local t = require "test"
--- "xcsreg.sources" once main.c maps xcsreg/sources/init.lua to that name
-local sources = require "xcsreg.sources.init"
+local sources = require "xcsreg.sources"
 
 local fixtures = "tests/lib/fixtures-sources"
 local ctx = { env = function(name)
