@@ -5,6 +5,7 @@
 # with apiVersion $PLUGIN_API according to $PLUGIN_MODE:
 #   token       status.token admin-token
 #   stale       wrong-token on the first run, admin-token after
+#   wrong       wrong-token always
 #   expiring    admin-token, expiring $PLUGIN_TTL seconds from now
 #   cert        the admin client certificate from $PLUGIN_CERTS
 #   half        a certificate without its key
@@ -23,6 +24,7 @@ pem() { awk '{ printf "%s\\n", $0 }' "$1"; }
 
 case ${PLUGIN_MODE:-token} in
 token) status='"token":"admin-token"' ;;
+wrong) status='"token":"wrong-token"' ;;
 stale) if [ "$n" -eq 1 ]; then status='"token":"wrong-token"'; else status='"token":"admin-token"'; fi ;;
 expiring)
 	exp=$(date -u -d "+${PLUGIN_TTL:-2} seconds" +%Y-%m-%dT%H:%M:%SZ)
