@@ -279,7 +279,9 @@ static const char *header_value(const struct k8s_buf *head, const char *name, si
 {
 	const char *found = NULL;
 	size_t nlen = strlen(name);
-	for (const char *p = head->data, *end = p + head->len; p && p < end;) {
+	if (!head->data)
+		return NULL;
+	for (const char *p = head->data, *end = p + head->len; p < end;) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		const char *next = eol ? eol + 1 : end;
 		if ((size_t)(next - p) > nlen && strncasecmp(p, name, nlen) == 0) {

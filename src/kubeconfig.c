@@ -42,10 +42,9 @@ struct entry {
 	int tbl;
 };
 
-static int entry_fail(struct k8s_client *c, const struct entry *e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int entry_fail(struct k8s_client *c, const struct entry *e, const char *fmt, ...)
+/* Sets c->msg to "<file>: <kind> \"<name>\": <printf fmt, ...>"; returns -1. */
+static int __attribute__((format(printf, 3, 4)))
+entry_fail(struct k8s_client *c, const struct entry *e, const char *fmt, ...)
 {
 	char what[1024];
 	va_list ap;
@@ -61,7 +60,7 @@ static char *dup_or_raise(lua_State *L, const char *s, size_t n)
 {
 	char *p = k8s_memdup(s, n);
 	if (!p)
-		luaL_error(L, "not enough memory");
+		(void)luaL_error(L, "not enough memory"); /* does not return */
 	return p;
 }
 
@@ -126,7 +125,7 @@ static int decode_base64(lua_State *L, struct k8s_client *c, const struct entry 
 	if (!clean || !dst) {
 		free(clean);
 		free(dst);
-		luaL_error(L, "not enough memory");
+		return luaL_error(L, "not enough memory");
 	}
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++)
@@ -398,7 +397,7 @@ done:
 	curl_free(url);
 	curl_url_cleanup(u);
 	if (rc == -2 || !u)
-		luaL_error(L, "not enough memory");
+		return luaL_error(L, "not enough memory");
 	return rc;
 }
 
@@ -697,11 +696,13 @@ static const char *in_cluster_dir(const struct k8s_options *o)
 	return env && *env ? env : DEFAULT_IN_CLUSTER_DIR;
 }
 
-/* client-go's Possible(): the service variables are set and the token is there. */
-static int in_cluster_possible(lua_State *L, const char *dir)
+/* client-go's Possible(): the service variables are set and the token is
+ * there. Sets *host and *port. */
+static int in_cluster_possible(lua_State *L, const char *dir, const char **host, const char **port)
 {
-	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
-	if (!host || !*host || !port || !*port)
+	*host = getenv("KUBERNETES_SERVICE_HOST");
+	*port = getenv("KUBERNETES_SERVICE_PORT");
+	if (!*host || !**host || !*port || !**port)
 		return 0;
 	int ok = is_file(lua_pushfstring(L, "%s/token", dir));
 	lua_pop(L, 1);
@@ -709,9 +710,8 @@ static int in_cluster_possible(lua_State *L, const char *dir)
 }
 
 static int use_in_cluster(lua_State *L, struct k8s_client *c, const struct k8s_options *o,
-                          const char *dir)
+                          const char *dir, const char *host, const char *port)
 {
-	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
 	/* an IPv6 address needs brackets in a URL */
 	c->server = dup_str(L, lua_pushfstring(L, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
 	                                       host, port));
@@ -764,9 +764,9 @@ static int configure(lua_State *L, struct k8s_client *c, const struct k8s_option
 	if (!name && lua_getfield(L, m, "current") == LUA_TSTRING)
 		name = lua_tostring(L, -1);
 	if (!name) {
-		const char *dir = in_cluster_dir(o);
-		if (in_cluster_possible(L, dir))
-			return use_in_cluster(L, c, o, dir);
+		const char *dir = in_cluster_dir(o), *host, *port;
+		if (in_cluster_possible(L, dir, &host, &port))
+			return use_in_cluster(L, c, o, dir, host, port);
 		if (nfiles == 0)
 			return k8s_fail(c, "no configuration: set KUBECONFIG, --kubeconfig, or run in a cluster");
 		return k8s_fail(c, "%s: no current-context is set and no context was given",

@@ -60,7 +60,21 @@ function simctl.fault(f) return call("POST", "/faults", f) end
 function simctl.clear_faults() return call("DELETE", "/faults") end
 
 -- The request log: {conn, method, path, query, content_type, user, status, body}...
-function simctl.log() return call("GET", "/log") end
+-- The simulator records a status once it has answered, which may be just
+-- after the client has its answer: wait (2 s at most) for those.
+function simctl.log()
+  local log
+  for _ = 1, 40 do
+    log = call("GET", "/log")
+    local settled = true
+    for _, e in ipairs(log) do
+      if e.status == json.null then settled = false end
+    end
+    if settled then break end
+    os.execute("sleep 0.05")
+  end
+  return log
+end
 function simctl.clear_log() return call("DELETE", "/log") end
 
 -- Answers 429 (text/plain, Retry-After) beyond max_inflight concurrent requests.
