@@ -1,9 +1,671 @@
-/* proc.c: placeholder until the module lands. */
+/*
+ * proc.c: the 'proc' module, and proc_run for C callers (the k8s client runs
+ * kubeconfig exec plugins with it). A command runs without a shell; its stdin
+ * is fed and its output collected in one poll loop, so neither side can wait
+ * on the other; every descriptor and every child is released on every path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <lauxlib.h>
+
 #include "xcsreg.h"
+
+#define PROC_DEFAULT_MAX_OUTPUT ((size_t)16 << 20)
+/* What execvp uses when the environment has no PATH. */
+#define PROC_DEFAULT_PATH "/bin:/usr/bin"
+#define PROC_CHUNK 65536
+/* Descriptors the child closes one by one when close_range is missing
+ * (kernels before 5.11). */
+#define PROC_MAX_FD_FALLBACK 65536
+#define PROC_RESULT_MT "xcsreg.proc_result"
+
+/* ---- the C API ---- */
+
+struct outbuf {
+	char *data;
+	size_t len, cap;
+};
+
+/* Everything the child needs, prepared before fork: between fork and execve
+ * the child may only make async-signal-safe calls (no malloc). */
+struct child_plan {
+	const char *const *argv;
+	char *const *envp;
+	const char *path;    /* the child's PATH */
+	int std_fds[3];      /* become the child's 0, 1, 2; -1: keep ours */
+	int err_fd;          /* CLOEXEC pipe on which a failed exec reports errno */
+	int max_fd;          /* for the close loop when close_range is missing */
+};
+
+static size_t env_name_len(const char *entry)
+{
+	const char *eq = strchr(entry, '=');
+	return eq ? (size_t)(eq - entry) : strlen(entry);
+}
+
+/* The child's environment: ours (unless clear_env) with spec->env added or
+ * replacing entries of the same name. A malloc'd array of borrowed
+ * pointers, NULL-terminated; NULL when out of memory. */
+static char **child_env(const struct proc_spec *spec)
+{
+	size_t nbase = 0, nadd = 0;
+	if (!spec->clear_env)
+		while (environ[nbase])
+			nbase++;
+	if (spec->env)
+		while (spec->env[nadd])
+			nadd++;
+	char **envp = malloc((nbase + nadd + 1) * sizeof *envp);
+	if (!envp)
+		return NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < nbase; i++)
+		envp[n++] = environ[i];
+	for (size_t i = 0; i < nadd; i++) {
+		const char *e = spec->env[i];
+		size_t len = env_name_len(e);
+		size_t j = 0;
+		while (j < n && !(env_name_len(envp[j]) == len && memcmp(envp[j], e, len) == 0))
+			j++;
+		envp[j] = (char *)e;
+		if (j == n)
+			n++;
+	}
+	envp[n] = NULL;
+	return envp;
+}
+
+static const char *env_path(char *const *envp)
+{
+	for (; *envp; envp++)
+		if (strncmp(*envp, "PATH=", 5) == 0)
+			return *envp + 5;
+	return PROC_DEFAULT_PATH;
+}
+
+static void report_errno_and_exit(int err_fd, int err) __attribute__((noreturn));
+static void report_errno_and_exit(int err_fd, int err)
+{
+	ssize_t n;
+	do
+		n = write(err_fd, &err, sizeof err);
+	while (n < 0 && errno == EINTR);
+	_exit(127);
+}
+
+/* The PATH search of execvp, but in the child's PATH and never falling back
+ * to /bin/sh for a file that is not an executable format. Returns the errno
+ * to report: EACCES when some candidate was not executable, else the first
+ * error that ends the search (ENOENT when nothing was found). */
+static int exec_search(const struct child_plan *plan)
+{
+	const char *file = plan->argv[0];
+	char *const *argv = (char *const *)plan->argv;
+	if (strchr(file, '/')) {
+		execve(file, argv, plan->envp);
+		return errno;
+	}
+	char buf[PATH_MAX];
+	size_t flen = strlen(file);
+	int seen_eacces = 0;
+	for (const char *p = plan->path;; p++) {
+		const char *end = strchrnul(p, ':');
+		size_t dlen = (size_t)(end - p);
+		const char *dir = dlen ? p : "."; /* an empty entry is the current directory */
+		if (!dlen)
+			dlen = 1;
+		if (dlen + 1 + flen < sizeof buf) {
+			memcpy(buf, dir, dlen);
+			buf[dlen] = '/';
+			memcpy(buf + dlen + 1, file, flen + 1);
+			execve(buf, argv, plan->envp);
+			switch (errno) {
+			case EACCES:
+				seen_eacces = 1;
+				break;
+			case ENOENT:
+			case ENOTDIR:
+			case ENAMETOOLONG:
+			case ELOOP:
+				break;
+			default:
+				return errno;
+			}
+		}
+		if (!*end)
+			break;
+		p = end;
+	}
+	return seen_eacces ? EACCES : ENOENT;
+}
+
+static void exec_child(const struct child_plan *plan) __attribute__((noreturn));
+static void exec_child(const struct child_plan *plan)
+{
+	/* The host ignores SIGPIPE, and ignored signals survive execve. */
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigaction(SIGPIPE, &dfl, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	/* First move every descriptor we keep above 2, so that installing one
+	 * as 0, 1 or 2 cannot overwrite another (the host's own 0-2 may be
+	 * closed, and then pipe() hands those numbers out). */
+	int err_fd = fcntl(plan->err_fd, F_DUPFD_CLOEXEC, 3);
+	if (err_fd < 0)
+		_exit(127);
+	int moved[3];
+	for (int i = 0; i < 3; i++) {
+		moved[i] = -1;
+		if (plan->std_fds[i] >= 0 && (moved[i] = fcntl(plan->std_fds[i], F_DUPFD_CLOEXEC, 3)) < 0)
+			report_errno_and_exit(err_fd, errno);
+	}
+	for (int i = 0; i < 3; i++)
+		if (moved[i] >= 0 && dup2(moved[i], i) < 0)
+			report_errno_and_exit(err_fd, errno);
+	/* Descriptors the host opened without O_CLOEXEC (Lua's io.open does)
+	 * must not reach the command either. */
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+		for (int fd = 3; fd < plan->max_fd; fd++)
+			if (fd != err_fd)
+				close(fd);
+
+	report_errno_and_exit(err_fd, exec_search(plan));
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* Waits for pid until deadline (0: none). Returns 0 with *status set, 1 on
+ * timeout (the child still runs), -1 with errno on error. */
+static int wait_child(pid_t pid, double deadline, int *status)
+{
+	if (deadline <= 0) {
+		while (waitpid(pid, status, 0) < 0)
+			if (errno != EINTR)
+				return -1;
+		return 0;
+	}
+	/* Most children exit right after closing their output, so polling
+	 * from 1 ms up to 50 ms costs little and needs no SIGCHLD handler. */
+	long delay_ns = 1000000;
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		double left = deadline - now_seconds();
+		if (left <= 0)
+			return 1;
+		long ns = left < (double)delay_ns / 1e9 ? (long)(left * 1e9) + 1 : delay_ns;
+		struct timespec ts = {0, ns};
+		nanosleep(&ts, NULL);
+		if (delay_ns < 50000000)
+			delay_ns *= 2;
+	}
+}
+
+/* Reads what fd has into b; closes fd at end of file. Returns 0, or -1 when
+ * b would exceed max bytes or memory ran out (errno ENOMEM). */
+static int drain(int *fd, struct outbuf *b, size_t max)
+{
+	if (b->cap - b->len < PROC_CHUNK) {
+		size_t cap = b->cap ? 2 * b->cap : PROC_CHUNK;
+		if (cap < b->len + PROC_CHUNK)
+			cap = b->len + PROC_CHUNK;
+		/* max + 1 bytes are enough to see that the output is too long */
+		if (cap > max + PROC_CHUNK + 1)
+			cap = max + PROC_CHUNK + 1;
+		if (cap > b->cap) {
+			char *p = realloc(b->data, cap);
+			if (!p) {
+				errno = ENOMEM;
+				return -1;
+			}
+			b->data = p;
+			b->cap = cap;
+		}
+	}
+	/* keep one byte for the terminating NUL */
+	ssize_t n = read(*fd, b->data + b->len, b->cap - b->len - 1);
+	if (n > 0) {
+		b->len += (size_t)n;
+		if (b->len > max) {
+			errno = EFBIG;
+			return -1;
+		}
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		close_fd(fd);
+	}
+	return 0;
+}
+
+static int set_nonblock(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+	return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+/* Gives b the NUL-terminated form proc_result promises; 0 or -1. */
+static int finish_buffer(struct outbuf *b)
+{
+	if (!b->data && !(b->data = malloc(1)))
+		return -1;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int proc_run(const struct proc_spec *spec, struct proc_result *res, char *msg, size_t msgsz)
+{
+	const char *name = spec->argv[0];
+	size_t max = spec->max_output ? spec->max_output : PROC_DEFAULT_MAX_OUTPUT;
+	double deadline = spec->timeout > 0 ? now_seconds() + spec->timeout : 0;
+	/* parent ends: in_w, out_r, err_r, report_r; child ends: in_r, out_w, err_w, report_w */
+	int in_r = -1, in_w = -1, out_r = -1, out_w = -1, err_r = -1, err_w = -1;
+	int report_r = -1, report_w = -1;
+	struct outbuf out = {0}, err = {0};
+	pid_t pid = -1;
+	int ret = -1, status = 0, pipes[2];
+
+	memset(res, 0, sizeof *res);
+	char **envp = child_env(spec);
+	if (!envp) {
+		errno = ENOMEM;
+		goto sys_error;
+	}
+	if (spec->stdin_data) {
+		if (pipe2(pipes, O_CLOEXEC) < 0)
+			goto sys_error;
+		in_r = pipes[0], in_w = pipes[1];
+	} else if ((in_r = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+		goto sys_error;
+	}
+	if (pipe2(pipes, O_CLOEXEC) < 0)
+		goto sys_error;
+	out_r = pipes[0], out_w = pipes[1];
+	if (!spec->inherit_stderr) {
+		if (pipe2(pipes, O_CLOEXEC) < 0)
+			goto sys_error;
+		err_r = pipes[0], err_w = pipes[1];
+	}
+	if (pipe2(pipes, O_CLOEXEC) < 0)
+		goto sys_error;
+	report_r = pipes[0], report_w = pipes[1];
+
+	struct rlimit rl;
+	struct child_plan plan = {
+	    .argv = spec->argv,
+	    .envp = envp,
+	    .path = env_path(envp),
+	    .std_fds = {in_r, out_w, err_w},
+	    .err_fd = report_w,
+	    .max_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < PROC_MAX_FD_FALLBACK
+	                  ? (int)rl.rlim_cur : PROC_MAX_FD_FALLBACK,
+	};
+	pid = fork();
+	if (pid < 0)
+		goto sys_error;
+	if (pid == 0)
+		exec_child(&plan);
+	close_fd(&in_r);
+	close_fd(&out_w);
+	close_fd(&err_w);
+	close_fd(&report_w);
+
+	/* End of file on the report pipe: execve succeeded and closed it. */
+	int exec_errno;
+	ssize_t n;
+	do
+		n = read(report_r, &exec_errno, sizeof exec_errno);
+	while (n < 0 && errno == EINTR);
+	close_fd(&report_r);
+	if (n == (ssize_t)sizeof exec_errno) {
+		if (exec_errno == ENOENT)
+			snprintf(msg, msgsz, "executable not found: %s", name);
+		else if (exec_errno == EACCES)
+			snprintf(msg, msgsz, "permission denied: %s", name);
+		else
+			snprintf(msg, msgsz, "cannot run %s: %s", name, strerror(exec_errno));
+		goto done;
+	}
+
+	if ((in_w >= 0 && set_nonblock(in_w) < 0) || set_nonblock(out_r) < 0 ||
+	    (err_r >= 0 && set_nonblock(err_r) < 0))
+		goto sys_error;
+	size_t in_off = 0;
+	if (in_w >= 0 && spec->stdin_len == 0)
+		close_fd(&in_w);
+	while (in_w >= 0 || out_r >= 0 || err_r >= 0) {
+		struct pollfd pfd[3];
+		int nfds = 0, wait_ms = -1;
+		if (in_w >= 0)
+			pfd[nfds++] = (struct pollfd){.fd = in_w, .events = POLLOUT};
+		if (out_r >= 0)
+			pfd[nfds++] = (struct pollfd){.fd = out_r, .events = POLLIN};
+		if (err_r >= 0)
+			pfd[nfds++] = (struct pollfd){.fd = err_r, .events = POLLIN};
+		if (deadline > 0) {
+			double left = deadline - now_seconds();
+			if (left <= 0)
+				goto timed_out;
+			wait_ms = left > 3600 ? 3600000 : (int)(left * 1000) + 1;
+		}
+		int r = poll(pfd, (nfds_t)nfds, wait_ms);
+		if (r < 0 && errno != EINTR)
+			goto sys_error;
+		for (int i = 0; r > 0 && i < nfds; i++) {
+			if (!pfd[i].revents)
+				continue;
+			if (pfd[i].fd == in_w) {
+				size_t left = spec->stdin_len - in_off;
+				ssize_t w = write(in_w, spec->stdin_data + in_off, left < PROC_CHUNK ? left : PROC_CHUNK);
+				if (w > 0)
+					in_off += (size_t)w;
+				/* EPIPE: the command does not read its stdin; that is its business */
+				if (in_off == spec->stdin_len || (w < 0 && errno != EAGAIN && errno != EINTR))
+					close_fd(&in_w);
+			} else if (drain(pfd[i].fd == out_r ? &out_r : &err_r,
+			                 pfd[i].fd == out_r ? &out : &err, max) < 0) {
+				if (errno != EFBIG)
+					goto sys_error;
+				snprintf(msg, msgsz, "output of %s exceeds %zu bytes", name, max);
+				goto done;
+			}
+		}
+	}
+
+	int w = wait_child(pid, deadline, &status);
+	if (w == 1)
+		goto timed_out;
+	pid = -1;
+	if (w < 0)
+		goto sys_error;
+	if (finish_buffer(&out) < 0 || finish_buffer(&err) < 0) {
+		errno = ENOMEM;
+		goto sys_error;
+	}
+	res->status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+	res->out = out.data, res->out_len = out.len;
+	res->err = err.data, res->err_len = err.len;
+	out.data = err.data = NULL;
+	ret = 0;
+	goto done;
+
+timed_out:
+	res->timed_out = 1;
+	snprintf(msg, msgsz, "command timed out after %gs: %s", spec->timeout, name);
+	goto done;
+sys_error:
+	snprintf(msg, msgsz, "cannot run %s: %s", name, strerror(errno));
+done:
+	close_fd(&in_r);
+	close_fd(&in_w);
+	close_fd(&out_r);
+	close_fd(&out_w);
+	close_fd(&err_r);
+	close_fd(&err_w);
+	close_fd(&report_r);
+	close_fd(&report_w);
+	if (pid > 0) {
+		/* Only a child we gave up on is still unreaped here. */
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	free(out.data);
+	free(err.data);
+	free(envp);
+	return ret;
+}
+
+void proc_result_free(struct proc_result *res)
+{
+	free(res->out);
+	free(res->err);
+	res->out = res->err = NULL;
+	res->out_len = res->err_len = 0;
+}
+
+/* ---- the Lua module ---- */
+
+static const char *const run_options[] = {
+    "argv", "clear_env", "env", "max_output", "stderr", "stdin", "timeout", NULL,
+};
+
+/* Raises naming the first key of the table at idx that is not in known. */
+static void check_option_keys(lua_State *L, int idx, const char *const known[])
+{
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pop(L, 1);
+		int ok = 0;
+		if (lua_type(L, -1) == LUA_TSTRING) {
+			const char *key = lua_tostring(L, -1);
+			for (int i = 0; known[i] && !ok; i++)
+				ok = strcmp(key, known[i]) == 0;
+		}
+		if (!ok) {
+			luaL_tolstring(L, -1, NULL);
+			luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", lua_tostring(L, -1)));
+		}
+	}
+}
+
+/* Pushes field key of the options table at idx; returns 1 if it is set, 0
+ * if nil; raises if it is set to a value of another type. */
+static int opt_field(lua_State *L, int idx, const char *key, int type)
+{
+	int t = lua_getfield(L, idx, key);
+	if (t == LUA_TNIL)
+		return 0;
+	if (t != type)
+		luaL_argerror(L, idx, lua_pushfstring(L, "field '%s': %s expected, got %s", key,
+		                                      lua_typename(L, type), luaL_typename(L, -1)));
+	return 1;
+}
+
+static const char *opt_string(lua_State *L, int idx, const char *key, const char *def)
+{
+	const char *s = opt_field(L, idx, key, LUA_TSTRING) ? lua_tostring(L, -1) : def;
+	lua_pop(L, 1);
+	return s;
+}
+
+/* A positive number, or def. */
+static double opt_seconds(lua_State *L, int idx, const char *key, double def)
+{
+	double v = def;
+	if (opt_field(L, idx, key, LUA_TNUMBER)) {
+		v = lua_tonumber(L, -1);
+		if (!(v > 0 && v <= 1e9))
+			luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' must be a positive number of seconds", key));
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+/* A positive integer, or def. */
+static size_t opt_size(lua_State *L, int idx, const char *key, size_t def)
+{
+	size_t v = def;
+	if (opt_field(L, idx, key, LUA_TNUMBER)) {
+		int isint;
+		lua_Integer i = lua_tointegerx(L, -1, &isint);
+		if (!isint || i <= 0)
+			luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' must be a positive integer", key));
+		v = (size_t)i;
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+/* Copies the strings of the argv list at tbl into a userdata it pushes: a
+ * NULL-terminated pointer array followed by the bytes. Returns the array. */
+static const char **push_argv(lua_State *L, int opts, int tbl)
+{
+	lua_Integer n = (lua_Integer)lua_rawlen(L, tbl);
+	if (n == 0)
+		luaL_argerror(L, opts, "field 'argv' must be a non-empty list of strings");
+	size_t bytes = 0;
+	for (lua_Integer i = 1; i <= n; i++) {
+		size_t len;
+		if (lua_rawgeti(L, tbl, i) != LUA_TSTRING)
+			luaL_argerror(L, opts, lua_pushfstring(L, "argv[%I] must be a string, got %s", i,
+			                                      luaL_typename(L, -1)));
+		const char *s = lua_tolstring(L, -1, &len);
+		if (memchr(s, '\0', len))
+			luaL_argerror(L, opts, lua_pushfstring(L, "argv[%I] contains a NUL byte", i));
+		bytes += len + 1;
+		lua_pop(L, 1);
+	}
+	const char **argv = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *argv + bytes, 0);
+	char *p = (char *)(argv + n + 1);
+	for (lua_Integer i = 1; i <= n; i++) {
+		size_t len;
+		lua_rawgeti(L, tbl, i);
+		const char *s = lua_tolstring(L, -1, &len);
+		memcpy(p, s, len + 1);
+		argv[i - 1] = p;
+		p += len + 1;
+		lua_pop(L, 1);
+	}
+	argv[n] = NULL;
+	return argv;
+}
+
+/* Like push_argv for the env table {NAME = VALUE} at tbl: "NAME=VALUE". */
+static const char **push_env(lua_State *L, int opts, int tbl)
+{
+	size_t count = 0, bytes = 0;
+	lua_pushnil(L);
+	while (lua_next(L, tbl)) { /* ... key value */
+		size_t klen, vlen;
+		if (lua_type(L, -2) != LUA_TSTRING)
+			luaL_argerror(L, opts, lua_pushfstring(L, "env: names must be strings, got %s",
+			                                      luaL_typename(L, -2)));
+		const char *k = lua_tolstring(L, -2, &klen);
+		if (klen == 0 || memchr(k, '=', klen) || memchr(k, '\0', klen))
+			luaL_argerror(L, opts, lua_pushfstring(L, "env: bad variable name '%s'", k));
+		if (lua_type(L, -1) != LUA_TSTRING)
+			luaL_argerror(L, opts, lua_pushfstring(L, "env.%s must be a string, got %s", k,
+			                                      luaL_typename(L, -1)));
+		const char *v = lua_tolstring(L, -1, &vlen);
+		if (memchr(v, '\0', vlen))
+			luaL_argerror(L, opts, lua_pushfstring(L, "env.%s contains a NUL byte", k));
+		count++;
+		bytes += klen + vlen + 2;
+		lua_pop(L, 1);
+	}
+	const char **env = lua_newuserdatauv(L, (count + 1) * sizeof *env + bytes, 0);
+	int box = lua_gettop(L);
+	char *p = (char *)(env + count + 1);
+	size_t i = 0;
+	lua_pushnil(L);
+	while (lua_next(L, tbl)) { /* ... box key value */
+		size_t klen, vlen;
+		const char *k = lua_tolstring(L, -2, &klen);
+		const char *v = lua_tolstring(L, -1, &vlen);
+		env[i++] = p;
+		memcpy(p, k, klen);
+		p[klen] = '=';
+		memcpy(p + klen + 1, v, vlen + 1);
+		p += klen + vlen + 2;
+		lua_pop(L, 1);
+	}
+	env[i] = NULL;
+	lua_settop(L, box);
+	return env;
+}
+
+/* proc.run{argv = {...}, stdin =, env =, clear_env =, timeout =, max_output =,
+ * stderr = "capture"|"inherit"} -> status, stdout, stderr | nil, message */
+static int procl_run(lua_State *L)
+{
+	struct proc_spec spec = {0};
+	luaL_checktype(L, 1, LUA_TTABLE);
+	check_option_keys(L, 1, run_options);
+
+	if (!opt_field(L, 1, "argv", LUA_TTABLE))
+		luaL_argerror(L, 1, "field 'argv' must be a non-empty list of strings");
+	spec.argv = push_argv(L, 1, lua_gettop(L)); /* opts argv argv_box */
+	if (opt_field(L, 1, "env", LUA_TTABLE))
+		spec.env = push_env(L, 1, lua_gettop(L)); /* ... env env_box */
+	if (opt_field(L, 1, "stdin", LUA_TSTRING))      /* ... stdin (kept: borrowed) */
+		spec.stdin_data = lua_tolstring(L, -1, &spec.stdin_len);
+	if (opt_field(L, 1, "clear_env", LUA_TBOOLEAN))
+		spec.clear_env = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	spec.timeout = opt_seconds(L, 1, "timeout", 0);
+	spec.max_output = opt_size(L, 1, "max_output", 0);
+	const char *stderr_mode = opt_string(L, 1, "stderr", "capture");
+	if (strcmp(stderr_mode, "inherit") == 0)
+		spec.inherit_stderr = 1;
+	else if (strcmp(stderr_mode, "capture") != 0)
+		luaL_argerror(L, 1, lua_pushfstring(L, "field 'stderr': invalid option '%s'", stderr_mode));
+
+	/* The result lives in a box so that a failing push cannot leak it. */
+	struct proc_result *res = lua_newuserdatauv(L, sizeof *res, 0);
+	memset(res, 0, sizeof *res);
+	luaL_setmetatable(L, PROC_RESULT_MT);
+	char msg[512];
+	if (proc_run(&spec, res, msg, sizeof msg) != 0) {
+		lua_pushnil(L);
+		lua_pushstring(L, msg);
+		return 2;
+	}
+	lua_pushinteger(L, res->status);
+	lua_pushlstring(L, res->out, res->out_len);
+	lua_pushlstring(L, res->err, res->err_len);
+	proc_result_free(res);
+	return 3;
+}
+
+static int result_close(lua_State *L)
+{
+	proc_result_free(luaL_checkudata(L, 1, PROC_RESULT_MT));
+	return 0;
+}
+
+static const luaL_Reg proc_funcs[] = {
+    {"run", procl_run},
+    {NULL, NULL},
+};
 
 int luaopen_proc(lua_State *L)
 {
-	lua_newtable(L);
+	luaL_newmetatable(L, PROC_RESULT_MT);
+	lua_pushcfunction(L, result_close);
+	lua_setfield(L, -2, "__gc");
+	lua_pushcfunction(L, result_close);
+	lua_setfield(L, -2, "__close");
+	lua_pop(L, 1);
+	luaL_newlib(L, proc_funcs);
 	return 1;
 }

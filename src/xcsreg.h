@@ -81,17 +81,21 @@ struct proc_spec {
 	double timeout;            /* seconds, <= 0: none */
 	size_t max_output;         /* cap per stream in bytes, 0: 16 MiB */
 	int inherit_stderr;        /* stderr goes to ours instead of being captured */
+	int clear_env;             /* start from an empty environment, not ours */
 };
 struct proc_result {
 	int status;         /* exit code, or 128+signal */
-	int timed_out;
+	int timed_out;      /* set when proc_run failed because of spec->timeout */
 	char *out, *err;    /* malloc'd, NUL-terminated; free with proc_result_free */
 	size_t out_len, err_len;
 };
 /* Returns 0 when the command ran (whatever its exit status), or -1 with
- * msg filled (e.g. "executable not found") and nothing to free. */
+ * msg filled (e.g. "executable not found") and nothing to free. Expects
+ * SIGPIPE to be ignored (the host does) so a child that does not read its
+ * stdin cannot kill us. */
 int proc_run(const struct proc_spec *spec, struct proc_result *res,
              char *msg, size_t msgsz);
+/* Frees out and err; safe to call again. */
 void proc_result_free(struct proc_result *res);
 
 /* ---- yaml.c ---- */

@@ -6,6 +6,7 @@
  * take from malloc must be freed too: LeakSanitizer (make test builds with
  * it) fails this program at exit otherwise.
  */
+#include <signal.h>
 #include <stdlib.h>
 
 #include <curl/curl.h>
@@ -104,11 +105,32 @@ static void sweep(const char *name, const char *code)
 
 int main(void)
 {
+	signal(SIGPIPE, SIG_IGN); /* as the host does: a child may not read its stdin */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	sweep("log", "local log = require 'log'\n"
 	             "log.secret('s3cr3t-value')\n"
 	             "assert(log.redact('a s3cr3t-value b') == 'a *** b')\n"
 	             "log.level('error'); log.info('x %d', 1)\n");
+	sweep("json", "local json = require 'json'\n"
+	              "local s = json.encode({a = {1, 2.5, json.null, true}, b = json.array{}, "
+	              "c = json.object{}, d = 'x<y\\0z'}, {indent = 2})\n"
+	              "local v = json.decode(s); assert(v.a[2] == 2.5)\n"
+	              "assert(json.decode('[1,') == nil)\n"
+	              "assert(not pcall(json.encode, {1, x = 2}))\n");
+	sweep("base64", "local b = require 'base64'\n"
+	                "local e = b.encode(string.rep('\\255', 100), {url = true, pad = false})\n"
+	                "assert(b.decode(e, {url = true, pad = false}) == string.rep('\\255', 100))\n"
+	                "assert(b.decode('!!!!') == nil)\n");
+	sweep("proc", "local proc = require 'proc'\n"
+	              "local st, out = proc.run{argv = {'cat'}, stdin = 'abc', env = {X = 'y'}}\n"
+	              "assert(st == 0 and out == 'abc')\n"
+	              "assert(proc.run{argv = {'/nonexistent/cmd'}} == nil)\n"
+	              "assert(not pcall(proc.run, {argv = {}}))\n");
+	sweep("http", "local http = require 'http'\n"
+	              "local ok, err = http.request{url = 'http://127.0.0.1:1/', connect_timeout = 1,\n"
+	              "  headers = {['X-A'] = 'b'}, method = 'POST', body = 'x'}\n"
+	              "assert(ok == nil and err)\n"
+	              "assert(not pcall(http.request, {url = 'http://x', bogus = 1}))\n");
 	log_reset();
 	curl_global_cleanup();
 	return unit_done();
