@@ -1,10 +1,11 @@
 /*
  * k8s.h: what the three files of the k8s module share.
  *
- *   k8s.c         the Lua module: clients, requests, retries, errors
- *   kubeconfig.c  where a client's configuration comes from (kubeconfig files,
- *                 in-cluster service account), filled into struct k8s_client
- *   k8s_auth.c    credentials at request time (token file, exec plugin)
+ *   k8s.c           the Lua module: clients, requests, errors
+ *   k8s_transfer.c  sending a request, judging the answer, retrying
+ *   kubeconfig.c    where a client's configuration comes from (kubeconfig
+ *                   files, in-cluster service account), into struct k8s_client
+ *   k8s_auth.c      credentials at request time (token file, exec plugin)
  *
  * Everything C-owned hangs off the client userdata, which is allocated before
  * any of it is acquired and frees all of it in its __gc/__close: a Lua error
@@ -96,6 +97,24 @@ struct k8s_options {
 	const char *kubeconfig, *context, *namespace, *in_cluster_dir;
 };
 
+/* What a request is; the strings stay on the Lua stack while it runs. */
+struct k8s_req {
+	const char *method;
+	const char *url;
+	const char *body;          /* NULL: no body */
+	size_t body_len;
+	const char *content_type;
+	int idempotent;            /* may be sent again once it may have reached the server */
+};
+
+/* How one attempt ended. */
+struct k8s_attempt {
+	CURLcode code;
+	long status;               /* the HTTP status; 0 when no response arrived */
+	int sent;                  /* the request may have reached the server */
+	double retry_after;        /* seconds; < 0: no usable Retry-After header */
+};
+
 /* ---- k8s.c ---- */
 /* Sets c->msg like printf and returns -1. */
 int k8s_fail(struct k8s_client *c, const char *fmt, ...)
@@ -110,6 +129,20 @@ void k8s_wipe_str(char **p);
 int k8s_read_file(struct k8s_client *c, const char *what, const char *path,
                   char **data, size_t *len);
 double k8s_monotonic(void);
+/* Appends n bytes; returns 0, or -1 when memory runs out (b unchanged). */
+int k8s_buf_append(struct k8s_buf *b, const char *p, size_t n);
+
+/* ---- k8s_transfer.c ---- */
+/* Sends req until it gets an answer worth returning, retrying as the
+ * contract says. Returns 0 with *a describing the final response (any HTTP
+ * status; its body and headers are in c->x), or -1 with c->msg set and
+ * *reason "Transport" (no response) or "Config" (credentials could not be
+ * had). *retries counts the extra attempts. Lua runs only between attempts. */
+int k8s_run_request(lua_State *L, struct k8s_client *c, const struct k8s_req *req,
+                    struct k8s_attempt *a, int *retries, const char **reason);
+/* The value of the last header called name (lower case, with its ':') in
+ * head, trimmed, and its length; NULL if absent. Points into head. */
+const char *k8s_header_value(const struct k8s_buf *head, const char *name, size_t *len);
 
 /* ---- kubeconfig.c ---- */
 /* Fills c's connection settings and credentials from the configuration o
