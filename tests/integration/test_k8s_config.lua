@@ -151,6 +151,16 @@ obj, err = c:get(NS_PATH)
 t.ok(err and err.reason == "Transport" and err.message:find("certificate", 1, true),
   "tls-server-name not in the certificate: a certificate error", tostring(err))
 
+-- ---- proxy-url ----
+-- The control API is a plain HTTP server that cannot CONNECT: its 501
+-- proves the request went through the proxy.
+local proxied = cluster_kc("proxy.yaml", { server = simctl.api, ["certificate-authority"] = simctl.certs .. "/ca.crt",
+  ["proxy-url"] = simctl.control })
+c = assert(k8s.client { kubeconfig = proxied, retries = 0 })
+obj, err = c:get(NS_PATH)
+t.ok(err and err.reason == "Transport" and err.message:find("CONNECT tunnel failed, response 501", 1, true),
+  "proxy-url: requests go through the proxy", tostring(err))
+
 -- ---- plain http: no credentials are sent ----
 local plain = cluster_kc("plain.yaml", { server = "http://127.0.0.1:" .. port })
 status, out, stderr = kt.nested(dir, [[
