@@ -63,6 +63,7 @@ demo: deps
 
 test: deps
 	$(MAKE) SAN=1 all unit-tests
+	scripts/lint
 	XCSREG=build/san/xcsreg UNIT_DIR=build/san/unit tests/run
 
 lint: deps

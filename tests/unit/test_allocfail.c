@@ -131,6 +131,11 @@ int main(void)
 	              "  headers = {['X-A'] = 'b'}, method = 'POST', body = 'x'}\n"
 	              "assert(ok == nil and err)\n"
 	              "assert(not pcall(http.request, {url = 'http://x', bogus = 1}))\n");
+	sweep("yaml", "local yaml = require 'yaml'\n"
+	              "local v = assert(yaml.decode('a: &x {b: [1, 2.5, ~, !!binary aGk=]}\\nc:\\n  <<: *x\\n  d: *x\\n'))\n"
+	              "assert(yaml.decode('a: 1\\na: 2') == nil)\n"
+	              "v.e = '\\255'; v.f = '1_000'\n"
+	              "assert(yaml.encode(v))\n");
 	log_reset();
 	curl_global_cleanup();
 	return unit_done();
