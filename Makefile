@@ -31,7 +31,7 @@ all: $(BIN)
 $(BIN): $(O)/main.o $(LIB_OBJS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lm
 
-$(O)/%.o: src/%.c src/xcsreg.h | $(O)
+$(O)/%.o: src/%.c $(wildcard src/*.h) | $(O)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(O)/lua_bundle.c: $(LUA_FILES) scripts/embed-lua | $(O)
@@ -63,6 +63,7 @@ demo: deps
 
 test: deps
 	$(MAKE) SAN=1 all unit-tests
+	scripts/lint
 	XCSREG=build/san/xcsreg UNIT_DIR=build/san/unit tests/run
 
 lint: deps

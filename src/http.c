@@ -380,9 +380,11 @@ static int http_request(lua_State *L)
 	h->too_big = h->no_memory = 0;
 	h->errbuf[0] = '\0';
 	int has = headers_idx ? add_headers(L, h, 1, headers_idx) : 0;
-	if (body) {
-		/* libcurl would otherwise label any body a form, and wait for a
-		 * 100 Continue before sending a large one */
+	/* libcurl would otherwise label any body a form, and wait for a
+	 * 100 Continue before sending a large one. Not with SigV4: libcurl
+	 * before 8.3 signs these header-removing lines too (curl #11664), and
+	 * AWS refuses a signature over a header that was never sent. */
+	if (body && !aws_sigv4) {
 		if (!(has & HAS_CONTENT_TYPE))
 			add_header_line(L, h, "Content-Type:");
 		if (!(has & HAS_EXPECT))

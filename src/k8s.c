@@ -1,9 +1,940 @@
-/* k8s.c: placeholder until the module lands. */
+/*
+ * k8s.c: the 'k8s' module, a Kubernetes API client for Lua scripts.
+ *
+ * A client is a userdata holding one curl easy handle (so one kept-alive
+ * connection, HTTP/2 where the server offers it), its configuration
+ * (kubeconfig.c) and its credentials (k8s_auth.c). This file turns Lua
+ * calls into requests (URLs, bodies, options), hands them to
+ * k8s_run_request (k8s_transfer.c: send, judge, retry) and turns the
+ * outcome into Lua values.
+ *
+ * Expected failures come back as nil, err where err is a table
+ * {code, reason, message, details, status, retries} whose __tostring reads
+ * like kubectl. Misuse (bad arguments, unknown options) raises.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <lauxlib.h>
-#include "xcsreg.h"
+
+#include "k8s.h"
+
+#define CLIENT_MT "xcsreg.k8s.Client"
+#define ERROR_MT "xcsreg.k8s.Error"
+
+#define MAX_FILE_SIZE (16 << 20)
+#define MAX_QUOTED 1024       /* bytes of a non-Status body quoted in an error */
+
+/* ---- small helpers shared with kubeconfig.c and k8s_auth.c ---- */
+
+int k8s_fail(struct k8s_client *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->msg, sizeof c->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+char *k8s_memdup(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+	if (p) {
+		memcpy(p, s, n);
+		p[n] = '\0';
+	}
+	return p;
+}
+
+void k8s_wipe(char **p, size_t len)
+{
+	if (*p) {
+		explicit_bzero(*p, len);
+		free(*p);
+		*p = NULL;
+	}
+}
+
+void k8s_wipe_str(char **p)
+{
+	k8s_wipe(p, *p ? strlen(*p) : 0);
+}
+
+double k8s_monotonic(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int k8s_buf_append(struct k8s_buf *b, const char *p, size_t n)
+{
+	if (n > SIZE_MAX / 2 - b->len)
+		return -1;
+	if (!b->data || b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *q = realloc(b->data, cap);
+		if (!q)
+			return -1;
+		b->data = q;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int k8s_read_file(struct k8s_client *c, const char *what, const char *path,
+                  char **data, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return k8s_fail(c, "%s %s: %s", what, path, strerror(errno));
+	struct k8s_buf b = {0};
+	char chunk[8192];
+	size_t n;
+	int err = 0;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (b.len + n > MAX_FILE_SIZE) {
+			err = EFBIG;
+			break;
+		}
+		if (k8s_buf_append(&b, chunk, n) != 0) {
+			err = ENOMEM;
+			break;
+		}
+	}
+	if (!err && ferror(f))
+		err = errno ? errno : EIO;
+	fclose(f);
+	explicit_bzero(chunk, sizeof chunk); /* it may have held a key or a token */
+	if (!err && k8s_buf_append(&b, "", 0) != 0)
+		err = ENOMEM;
+	if (err) {
+		k8s_wipe(&b.data, b.cap);
+		return k8s_fail(c, "%s %s: %s", what, path, strerror(err));
+	}
+	*data = b.data;
+	*len = b.len;
+	return 0;
+}
+
+/* ---- responses to Lua values ---- */
+
+/* Pushes s with every registered secret replaced by "***". */
+static void push_redacted(lua_State *L, const char *s, size_t len)
+{
+	luaL_Buffer b;
+	char *dst = luaL_buffinitsize(L, &b, 3 * len + 1);
+	luaL_pushresultsize(&b, log_redact(s, len, dst, 3 * len + 1));
+}
+
+static int is_json_response(const struct k8s_xfer *x)
+{
+	size_t len;
+	const char *ct = k8s_header_value(&x->head, "content-type:", &len);
+	return ct && memmem(ct, len, "json", 4) != NULL;
+}
+
+/* Pushes the response body: decoded when the server says it is JSON and it
+ * decodes, else its bytes as a string. */
+static void push_body(lua_State *L, const struct k8s_xfer *x)
+{
+	char msg[160];
+	if (x->body.len > 0 && is_json_response(x) &&
+	    json_decode_push(L, x->body.data, x->body.len, msg, sizeof msg))
+		return;
+	lua_pushlstring(L, x->body.data ? x->body.data : "", x->body.len);
+}
+
+/* Pushes the error table {reason, message[, retries]} without a code. */
+static int push_fail(lua_State *L, struct k8s_client *c, const char *reason, int retries)
+{
+	lua_pushnil(L);
+	lua_createtable(L, 0, 3);
+	lua_pushstring(L, reason);
+	lua_setfield(L, -2, "reason");
+	push_redacted(L, c->msg, strlen(c->msg));
+	lua_setfield(L, -2, "message");
+	if (retries >= 0) {
+		lua_pushinteger(L, retries);
+		lua_setfield(L, -2, "retries");
+	}
+	luaL_setmetatable(L, ERROR_MT);
+	return 2;
+}
+
+/* The reason client-go gives a status that came without a Status body. */
+static const char *reason_for_code(long code)
+{
+	static const struct {
+		long code;
+		const char *reason;
+	} reasons[] = {
+	    {400, "BadRequest"},       {401, "Unauthorized"},
+	    {403, "Forbidden"},        {404, "NotFound"},
+	    {405, "MethodNotAllowed"}, {406, "NotAcceptable"},
+	    {409, "Conflict"},         {410, "Gone"},
+	    {413, "RequestEntityTooLarge"}, {415, "UnsupportedMediaType"},
+	    {422, "Invalid"},          {429, "TooManyRequests"},
+	    {500, "InternalError"},    {503, "ServiceUnavailable"},
+	    {504, "Timeout"},
+	};
+	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+		if (reasons[i].code == code)
+			return reasons[i].reason;
+	return "Unknown";
+}
+
+/* Pushes the error table for an HTTP error response in c->x. */
+static void push_status_error(lua_State *L, struct k8s_client *c, long code, int retries)
+{
+	push_body(L, &c->x);
+	int body = lua_gettop(L);
+	int is_status = lua_istable(L, body) && lua_getfield(L, body, "kind") == LUA_TSTRING &&
+	                strcmp(lua_tostring(L, -1), "Status") == 0;
+	lua_settop(L, body);
+	lua_createtable(L, 0, 6); /* body err */
+	int err = lua_gettop(L);
+	lua_pushinteger(L, code);
+	lua_setfield(L, err, "code");
+
+	if (is_status && lua_getfield(L, body, "reason") == LUA_TSTRING && lua_rawlen(L, -1) > 0)
+		lua_setfield(L, err, "reason");
+	else {
+		lua_pushstring(L, reason_for_code(code));
+		lua_setfield(L, err, "reason");
+	}
+	lua_settop(L, err);
+
+	size_t len;
+	const char *m;
+	if (is_status && lua_getfield(L, body, "message") == LUA_TSTRING) {
+		m = lua_tolstring(L, -1, &len);
+	} else if (lua_type(L, body) == LUA_TSTRING) {
+		/* a plain-text answer (the apiserver's own 429): its first line */
+		m = lua_tolstring(L, body, &len);
+		while (len > 0 && (*m == ' ' || *m == '\t' || *m == '\r' || *m == '\n'))
+			m++, len--;
+		const char *eol = memchr(m, '\n', len);
+		if (eol)
+			len = (size_t)(eol - m);
+		while (len > 0 && (m[len - 1] == ' ' || m[len - 1] == '\r' || m[len - 1] == '\t'))
+			len--;
+		if (len > MAX_QUOTED)
+			len = MAX_QUOTED;
+	} else {
+		len = 0;
+	}
+	if (len == 0) {
+		m = lua_pushfstring(L, "the server responded with HTTP status %d", (int)code);
+		len = strlen(m);
+	}
+	push_redacted(L, m, len);
+	lua_setfield(L, err, "message");
+	lua_settop(L, err);
+
+	if (is_status) {
+		if (lua_getfield(L, body, "details") == LUA_TTABLE)
+			lua_setfield(L, err, "details");
+		lua_settop(L, err);
+		lua_pushvalue(L, body);
+		lua_setfield(L, err, "status");
+	}
+	lua_pushinteger(L, retries);
+	lua_setfield(L, err, "retries");
+	luaL_setmetatable(L, ERROR_MT);
+	lua_remove(L, body); /* err */
+}
+
+/* Pushes obj, or nil, err, for the API methods. */
+static int push_api_result(lua_State *L, struct k8s_client *c, const struct k8s_attempt *a,
+                           int retries)
+{
+	if (a->status >= 200 && a->status < 300) {
+		push_body(L, &c->x);
+		return 1;
+	}
+	lua_pushnil(L);
+	push_status_error(L, c, a->status, retries);
+	return 2;
+}
+
+static int api_call(lua_State *L, struct k8s_client *c, const struct k8s_req *req)
+{
+	struct k8s_attempt a;
+	int retries;
+	const char *reason;
+	if (k8s_run_request(L, c, req, &a, &retries, &reason) != 0)
+		return push_fail(L, c, reason, retries);
+	return push_api_result(L, c, &a, retries);
+}
+
+/* Pushes the response headers as {lower-case name = value}, repeated ones
+ * joined with ", ". */
+static void push_headers(lua_State *L, const struct k8s_buf *head)
+{
+	lua_newtable(L);
+	int t = lua_gettop(L);
+	const char *p = head->data, *end = p ? p + head->len : NULL;
+	if (p) { /* skip the status line */
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		p = eol ? eol + 1 : end;
+	}
+	while (p && p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *le = eol ? eol : end, *next = eol ? eol + 1 : end;
+		const char *colon = memchr(p, ':', (size_t)(le - p));
+		if (colon && colon > p) {
+			luaL_Buffer b;
+			luaL_buffinit(L, &b);
+			for (const char *q = p; q < colon; q++)
+				luaL_addchar(&b, (*q >= 'A' && *q <= 'Z') ? (char)(*q + 32) : *q);
+			luaL_pushresult(&b); /* t name */
+			const char *v = colon + 1;
+			while (v < le && (*v == ' ' || *v == '\t'))
+				v++;
+			while (le > v && (le[-1] == '\r' || le[-1] == ' ' || le[-1] == '\t'))
+				le--;
+			lua_pushvalue(L, -1);
+			if (lua_rawget(L, t) == LUA_TSTRING) { /* t name old */
+				lua_pushliteral(L, ", ");
+				lua_pushlstring(L, v, (size_t)(le - v));
+				lua_concat(L, 3);
+			} else {
+				lua_pop(L, 1);
+				lua_pushlstring(L, v, (size_t)(le - v));
+			}
+			lua_rawset(L, t); /* t */
+		}
+		p = next;
+	}
+}
+
+/* ---- URLs ---- */
+
+static int is_unreserved(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+/* Adds s percent-encoded: everything but RFC 3986's unreserved characters. */
+static void add_escaped(luaL_Buffer *b, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (is_unreserved(ch)) {
+			luaL_addchar(b, (char)ch);
+		} else {
+			luaL_addchar(b, '%');
+			luaL_addchar(b, hex[ch >> 4]);
+			luaL_addchar(b, hex[ch & 15]);
+		}
+	}
+}
+
+/* What write requests add to the query. */
+struct write_opts {
+	int dry_run, force;
+	const char *field_manager;    /* NULL: none sent (DELETE) */
+	size_t field_manager_len;
+};
+
+/* Pushes s (the value at idx, converted as tostring would) percent-encoded. */
+static void push_escaped(lua_State *L, int idx)
+{
+	size_t len;
+	const char *s = luaL_tolstring(L, idx, &len);
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	add_escaped(&b, s, len);
+	luaL_pushresult(&b);
+	lua_remove(L, -2);
+}
+
+/*
+ * Pushes an array of the encoded "key=value" pairs of the query table at
+ * index query, sorted by key as Go's url.Values.Encode does.
+ */
+static void push_query_pairs(lua_State *L, int query)
+{
+	lua_newtable(L);
+	int pairs = lua_gettop(L);
+	lua_Integer n = 0;
+	lua_pushnil(L);
+	while (lua_next(L, query)) { /* pairs k v */
+		if (lua_type(L, -2) != LUA_TSTRING)
+			luaL_argerror(L, query, "query keys must be strings");
+		int vt = lua_type(L, -1);
+		if (vt != LUA_TSTRING && vt != LUA_TNUMBER && vt != LUA_TBOOLEAN)
+			luaL_argerror(L, query, lua_pushfstring(L,
+			    "query value for '%s' must be a string, number or boolean", lua_tostring(L, -2)));
+		lua_pop(L, 1);
+		lua_pushvalue(L, -1);
+		lua_rawseti(L, pairs, ++n); /* pairs k */
+	}
+	for (lua_Integer i = 2; i <= n; i++) { /* insertion sort of the keys */
+		lua_rawgeti(L, pairs, i); /* pairs k */
+		lua_Integer j = i - 1;
+		for (; j >= 1; j--) {
+			lua_rawgeti(L, pairs, j); /* pairs k kj */
+			if (!lua_compare(L, -2, -1, LUA_OPLT)) {
+				lua_pop(L, 1);
+				break;
+			}
+			lua_rawseti(L, pairs, j + 1);
+		}
+		lua_rawseti(L, pairs, j + 1); /* pairs */
+	}
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, pairs, i);   /* pairs k */
+		push_escaped(L, -1);        /* pairs k ek */
+		lua_pushliteral(L, "=");
+		lua_pushvalue(L, -3);
+		lua_rawget(L, query);       /* pairs k ek "=" v */
+		push_escaped(L, -1);        /* pairs k ek "=" v ev */
+		lua_remove(L, -2);
+		lua_concat(L, 3);           /* pairs k "ek=ev" */
+		lua_rawseti(L, pairs, i);
+		lua_pop(L, 1);              /* pairs */
+	}
+}
+
+/*
+ * Pushes the URL for path (at index path) with the query table at index
+ * query (0: none) and the write options (NULL: none); returns it.
+ */
+static const char *push_url(lua_State *L, struct k8s_client *c, int path, int query,
+                            const struct write_opts *w)
+{
+	int pairs = 0;
+	if (query) {
+		push_query_pairs(L, query);
+		pairs = lua_gettop(L);
+	}
+	size_t plen;
+	const char *p = lua_tolstring(L, path, &plen);
+	char sep = memchr(p, '?', plen) ? '&' : '?';
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	luaL_addstring(&b, c->url_base);
+	luaL_addlstring(&b, p, plen);
+	for (lua_Integer i = 1; pairs && i <= (lua_Integer)lua_rawlen(L, pairs); i++) {
+		luaL_addchar(&b, sep);
+		sep = '&';
+		lua_rawgeti(L, pairs, i);
+		luaL_addvalue(&b);
+	}
+	if (w && w->dry_run) {
+		luaL_addchar(&b, sep);
+		luaL_addstring(&b, "dryRun=All");
+		sep = '&';
+	}
+	if (w && w->field_manager) {
+		luaL_addchar(&b, sep);
+		luaL_addstring(&b, "fieldManager=");
+		add_escaped(&b, w->field_manager, w->field_manager_len);
+		sep = '&';
+	}
+	if (w && w->force) {
+		luaL_addchar(&b, sep);
+		luaL_addstring(&b, "force=true");
+	}
+	luaL_pushresult(&b);
+	if (pairs)
+		lua_remove(L, pairs);
+	return lua_tostring(L, -1);
+}
+
+/* ---- option tables ---- */
+
+/* Raises unless every key of the table at idx is one of names. */
+static void check_option_names(lua_State *L, int idx, const char *const names[])
+{
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pop(L, 1);
+		int known = 0;
+		if (lua_type(L, -1) == LUA_TSTRING)
+			for (const char *const *n = names; *n && !known; n++)
+				known = strcmp(lua_tostring(L, -1), *n) == 0;
+		if (!known)
+			luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -1, NULL)));
+	}
+}
+
+/* Pushes option name of the table at idx (0: no table, pushes nil); raises
+ * unless it is nil or of the given type. Returns its type. */
+static int opt_get(lua_State *L, int idx, const char *name, int type)
+{
+	if (idx == 0) {
+		lua_pushnil(L);
+		return LUA_TNIL;
+	}
+	int t = lua_getfield(L, idx, name);
+	if (t != LUA_TNIL && t != type)
+		luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be a %s, not %s", name,
+		                                      lua_typename(L, type), luaL_typename(L, -1)));
+	return t;
+}
+
+/* A positive number of seconds as milliseconds (at least 1). */
+static long opt_millis(lua_State *L, int idx, const char *name, double dflt)
+{
+	double s = dflt;
+	if (opt_get(L, idx, name, LUA_TNUMBER) != LUA_TNIL) {
+		s = lua_tonumber(L, -1);
+		if (!(s > 0 && s < 1e6))
+			luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be a positive number of seconds", name));
+	}
+	lua_pop(L, 1);
+	long ms = (long)(s * 1000);
+	return ms > 0 ? ms : 1;
+}
+
+/* Reads the write options at idx (none or nil: defaults). */
+static void check_write_opts(lua_State *L, int idx, struct write_opts *w, int is_apply,
+                             int is_delete)
+{
+	static const char *const names[] = {"dry_run", "field_manager", "force", NULL};
+	static const char *const delete_names[] = {"dry_run", NULL};
+	w->dry_run = w->force = 0;
+	w->field_manager = is_delete ? NULL : "xcsreg";
+	w->field_manager_len = w->field_manager ? strlen(w->field_manager) : 0;
+	if (lua_isnoneornil(L, idx))
+		return;
+	luaL_checktype(L, idx, LUA_TTABLE);
+	check_option_names(L, idx, is_delete ? delete_names : names);
+	if (opt_get(L, idx, "dry_run", LUA_TBOOLEAN) != LUA_TNIL)
+		w->dry_run = lua_toboolean(L, -1);
+	if (!is_delete && opt_get(L, idx, "field_manager", LUA_TSTRING) != LUA_TNIL) {
+		w->field_manager = lua_tolstring(L, -1, &w->field_manager_len);
+		luaL_argcheck(L, w->field_manager_len > 0, idx, "option 'field_manager' must not be empty");
+	}
+	if (!is_delete && opt_get(L, idx, "force", LUA_TBOOLEAN) != LUA_TNIL) {
+		w->force = lua_toboolean(L, -1);
+		luaL_argcheck(L, is_apply || !w->force, idx, "option 'force' is only for apply patches");
+	}
+	/* the values stay on the stack: w points into them */
+}
+
+/* ---- the client ---- */
+
+static void client_free(struct k8s_client *c)
+{
+	if (c->x.curl) {
+		curl_easy_cleanup(c->x.curl);
+		c->x.curl = NULL;
+	}
+	curl_slist_free_all(c->x.headers); /* may hold the Authorization header */
+	c->x.headers = NULL;
+	curl_slist_free_all(c->x.connect_to);
+	c->x.connect_to = NULL;
+	k8s_wipe(&c->x.body.data, c->x.body.cap); /* may hold Secret data */
+	c->x.body.len = c->x.body.cap = 0;
+	free(c->x.head.data);
+	c->x.head.data = NULL;
+	c->x.head.len = c->x.head.cap = 0;
+	char **strings[] = {&c->server, &c->url_base, &c->host_header, &c->context, &c->namespace,
+	                    &c->ca, &c->proxy, &c->token_file, &c->user_agent, &c->cert};
+	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+		free(*strings[i]);
+		*strings[i] = NULL;
+	}
+	k8s_wipe_str(&c->token);
+	k8s_wipe_str(&c->file_token);
+	k8s_wipe_str(&c->basic);
+	k8s_wipe(&c->key, c->key_len);
+	if (c->exec) {
+		k8s_exec_free(c->exec);
+		free(c->exec);
+		c->exec = NULL;
+	}
+	k8s_wipe_str(&c->scratch);
+}
+
+static struct k8s_client *check_client(lua_State *L)
+{
+	struct k8s_client *c = luaL_checkudata(L, 1, CLIENT_MT);
+	if (!c->x.curl)
+		luaL_error(L, "attempt to use a closed k8s client");
+	return c;
+}
+
+/* Checks the path argument at idx: an absolute API path. */
+static void check_path(lua_State *L, int idx)
+{
+	size_t len;
+	const char *p = luaL_checklstring(L, idx, &len);
+	luaL_argcheck(L, len > 0 && p[0] == '/', idx, "path must start with '/'");
+}
+
+/* Pushes the body argument at idx as a string: a table is encoded as JSON. */
+static void push_body_arg(lua_State *L, int idx)
+{
+	if (lua_istable(L, idx)) {
+		json_encode_push(L, idx);
+	} else {
+		luaL_argexpected(L, lua_type(L, idx) == LUA_TSTRING, idx, "table or JSON string");
+		lua_pushvalue(L, idx);
+	}
+}
+
+static int k8s_client_new(lua_State *L)
+{
+	static const char *const names[] = {
+	    "connect_timeout", "context", "in_cluster_dir", "kubeconfig", "namespace",
+	    "request_timeout", "retries", "retry_max_time", "user_agent", NULL};
+	int opts = 0;
+	if (!lua_isnoneornil(L, 1)) {
+		luaL_checktype(L, 1, LUA_TTABLE);
+		opts = 1;
+		check_option_names(L, 1, names);
+	}
+	struct k8s_options o = {0};
+	if (opt_get(L, opts, "kubeconfig", LUA_TSTRING) != LUA_TNIL)
+		o.kubeconfig = lua_tostring(L, -1);
+	if (opt_get(L, opts, "context", LUA_TSTRING) != LUA_TNIL)
+		o.context = lua_tostring(L, -1);
+	if (opt_get(L, opts, "namespace", LUA_TSTRING) != LUA_TNIL)
+		o.namespace = lua_tostring(L, -1);
+	if (opt_get(L, opts, "in_cluster_dir", LUA_TSTRING) != LUA_TNIL)
+		o.in_cluster_dir = lua_tostring(L, -1);
+	const char *user_agent = "xcsreg/" XCSREG_VERSION;
+	if (opt_get(L, opts, "user_agent", LUA_TSTRING) != LUA_TNIL)
+		user_agent = lua_tostring(L, -1);
+	long connect_ms = opt_millis(L, opts, "connect_timeout", 10);
+	long request_ms = opt_millis(L, opts, "request_timeout", 30);
+	lua_Integer retries = 5;
+	if (opt_get(L, opts, "retries", LUA_TNUMBER) != LUA_TNIL) {
+		int isint;
+		retries = lua_tointegerx(L, -1, &isint);
+		luaL_argcheck(L, isint && retries >= 0 && retries <= 100, opts,
+		              "option 'retries' must be an integer from 0 to 100");
+	}
+	double retry_max_time = 60;
+	if (opt_get(L, opts, "retry_max_time", LUA_TNUMBER) != LUA_TNIL) {
+		retry_max_time = lua_tonumber(L, -1);
+		luaL_argcheck(L, retry_max_time >= 0 && retry_max_time < 1e6, opts,
+		              "option 'retry_max_time' must be a number of seconds >= 0");
+	}
+	/* the option values stay on the stack: o points into them */
+
+	struct k8s_client *c = lua_newuserdatauv(L, sizeof *c, 0);
+	memset(c, 0, sizeof *c);
+	luaL_setmetatable(L, CLIENT_MT);
+	int ud = lua_gettop(L);
+	c->connect_timeout_ms = connect_ms;
+	c->request_timeout_ms = request_ms;
+	c->max_retries = (int)retries;
+	c->retry_max_time = retry_max_time;
+	c->rng = ((unsigned long long)time(NULL) << 20) ^ (unsigned long long)(uintptr_t)c ^
+	         (unsigned long long)getpid() ^ 0x9E3779B97F4A7C15ULL;
+	c->user_agent = strdup(user_agent);
+	c->x.curl = curl_easy_init();
+	if (!c->user_agent || !c->x.curl)
+		return luaL_error(L, "not enough memory");
+	if (k8s_configure(L, c, &o) != 0)
+		return push_fail(L, c, "Config", -1);
+	lua_pushvalue(L, ud);
+	return 1;
+}
+
+/* client:get(path [, query]) and client:list(path [, query]) */
+static int client_get(lua_State *L)
+{
+	struct k8s_client *c = check_client(L);
+	check_path(L, 2);
+	int query = 0;
+	if (!lua_isnoneornil(L, 3)) {
+		luaL_checktype(L, 3, LUA_TTABLE);
+		query = 3;
+	}
+	struct k8s_req req = {.method = "GET", .idempotent = 1};
+	req.url = push_url(L, c, 2, query, NULL);
+	return api_call(L, c, &req);
+}
+
+/* POST or PUT of the object at index 3 with the write options at 4. */
+static int send_object(lua_State *L, const char *method)
+{
+	struct k8s_client *c = check_client(L);
+	check_path(L, 2);
+	luaL_checkany(L, 3);
+	struct write_opts w;
+	check_write_opts(L, 4, &w, 0, 0);
+	struct k8s_req req = {.method = method, .content_type = "application/json"};
+	push_body_arg(L, 3);
+	req.body = lua_tolstring(L, -1, &req.body_len);
+	req.url = push_url(L, c, 2, 0, &w);
+	return api_call(L, c, &req);
+}
+
+static int client_create(lua_State *L) { return send_object(L, "POST"); }
+static int client_replace(lua_State *L) { return send_object(L, "PUT"); }
+
+/* client:patch(path, patch, patch_type [, opts]) */
+static int client_patch(lua_State *L)
+{
+	static const char *const types[] = {"merge", "strategic", "json", "apply", NULL};
+	static const char *const content_types[] = {
+	    "application/merge-patch+json", "application/strategic-merge-patch+json",
+	    "application/json-patch+json", "application/apply-patch+yaml"};
+	struct k8s_client *c = check_client(L);
+	check_path(L, 2);
+	luaL_checkany(L, 3);
+	int type = luaL_checkoption(L, 4, NULL, types);
+	struct write_opts w;
+	check_write_opts(L, 5, &w, type == 3, 0);
+	struct k8s_req req = {.method = "PATCH", .content_type = content_types[type]};
+	push_body_arg(L, 3);
+	req.body = lua_tolstring(L, -1, &req.body_len);
+	req.url = push_url(L, c, 2, 0, &w);
+	return api_call(L, c, &req);
+}
+
+/* client:delete(path [, opts]) */
+static int client_delete(lua_State *L)
+{
+	struct k8s_client *c = check_client(L);
+	check_path(L, 2);
+	struct write_opts w;
+	check_write_opts(L, 3, &w, 0, 1);
+	struct k8s_req req = {.method = "DELETE"};
+	req.url = push_url(L, c, 2, 0, &w);
+	return api_call(L, c, &req);
+}
+
+/* client:request{method=, path=, query=, body=, content_type=, idempotent=}
+ * -> status, body, headers | nil, err */
+static int client_request(lua_State *L)
+{
+	static const char *const names[] = {"body", "content_type", "idempotent", "method", "path",
+	                                    "query", NULL};
+	struct k8s_client *c = check_client(L);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	check_option_names(L, 2, names);
+	struct k8s_req req = {0};
+	if (opt_get(L, 2, "method", LUA_TSTRING) == LUA_TNIL)
+		luaL_argerror(L, 2, "option 'method' is required");
+	req.method = lua_tostring(L, -1);
+	int token = req.method[0] != '\0';
+	for (const char *m = req.method; *m; m++)
+		token = token && *m >= 'A' && *m <= 'Z';
+	luaL_argcheck(L, token, 2, "option 'method' must be an upper-case HTTP method");
+	if (opt_get(L, 2, "path", LUA_TSTRING) == LUA_TNIL)
+		luaL_argerror(L, 2, "option 'path' is required");
+	int path = lua_gettop(L);
+	luaL_argcheck(L, lua_tostring(L, path)[0] == '/', 2, "option 'path' must start with '/'");
+	int query = opt_get(L, 2, "query", LUA_TTABLE) == LUA_TNIL ? 0 : lua_gettop(L);
+	req.idempotent = strcmp(req.method, "GET") == 0 || strcmp(req.method, "HEAD") == 0;
+	if (opt_get(L, 2, "idempotent", LUA_TBOOLEAN) != LUA_TNIL)
+		req.idempotent = lua_toboolean(L, -1);
+	req.content_type = "application/json";
+	if (opt_get(L, 2, "content_type", LUA_TSTRING) != LUA_TNIL) {
+		req.content_type = lua_tostring(L, -1);
+		luaL_argcheck(L, !strpbrk(req.content_type, "\r\n"), 2, "option 'content_type' has a line break");
+	}
+	int bt = lua_getfield(L, 2, "body");
+	if (bt == LUA_TTABLE) {
+		json_encode_push(L, -1);
+	} else if (bt != LUA_TNIL && bt != LUA_TSTRING) {
+		luaL_argerror(L, 2, "option 'body' must be a table or a string");
+	}
+	if (bt != LUA_TNIL)
+		req.body = lua_tolstring(L, -1, &req.body_len);
+	req.url = push_url(L, c, path, query, NULL);
+
+	struct k8s_attempt a;
+	int retries;
+	const char *reason;
+	if (k8s_run_request(L, c, &req, &a, &retries, &reason) != 0)
+		return push_fail(L, c, reason, retries);
+	lua_pushinteger(L, a.status);
+	push_body(L, &c->x);
+	push_headers(L, &c->x.head);
+	return 3;
+}
+
+static int client_stats(lua_State *L)
+{
+	struct k8s_client *c = luaL_checkudata(L, 1, CLIENT_MT);
+	lua_createtable(L, 0, 3);
+	lua_pushinteger(L, (lua_Integer)c->requests);
+	lua_setfield(L, -2, "requests");
+	lua_pushinteger(L, (lua_Integer)c->connections);
+	lua_setfield(L, -2, "connections");
+	lua_pushinteger(L, (lua_Integer)c->retries);
+	lua_setfield(L, -2, "retries");
+	return 1;
+}
+
+static int client_close(lua_State *L)
+{
+	client_free(luaL_checkudata(L, 1, CLIENT_MT));
+	return 0;
+}
+
+static int client_tostring(lua_State *L)
+{
+	struct k8s_client *c = luaL_checkudata(L, 1, CLIENT_MT);
+	if (c->x.curl)
+		lua_pushfstring(L, "k8s client (%s)", c->server ? c->server : "?");
+	else
+		lua_pushliteral(L, "k8s client (closed)");
+	return 1;
+}
+
+/* Methods first (upvalue 1), then the fields namespace, server, context. */
+static int client_index(lua_State *L)
+{
+	struct k8s_client *c = luaL_checkudata(L, 1, CLIENT_MT);
+	lua_pushvalue(L, 2);
+	if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+		return 1;
+	const char *k = lua_tostring(L, 2);
+	if (k && c->x.curl) {
+		const char *v = strcmp(k, "namespace") == 0 ? c->namespace
+		              : strcmp(k, "server") == 0    ? c->server
+		              : strcmp(k, "context") == 0   ? c->context
+		                                            : NULL;
+		if (v) {
+			lua_pushstring(L, v);
+			return 1;
+		}
+	}
+	lua_pushnil(L);
+	return 1;
+}
+
+/* ---- errors ---- */
+
+static int error_tostring(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_getfield(L, 1, "code");    /* 2 */
+	lua_getfield(L, 1, "reason");  /* 3 */
+	lua_getfield(L, 1, "message"); /* 4 */
+	lua_getfield(L, 1, "retries"); /* 5 */
+	const char *reason = lua_tostring(L, 3);
+	const char *message = lua_tostring(L, 4);
+	if (!message)
+		message = "";
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	if (!lua_isnil(L, 2)) {
+		if (reason && *reason)
+			lua_pushfstring(L, "Error from server (%s): %s", reason, message);
+		else
+			lua_pushfstring(L, "Error from server: %s", message);
+	} else if (reason && strcmp(reason, "Transport") == 0) {
+		lua_pushfstring(L, "Unable to connect to the server: %s", message);
+	} else {
+		lua_pushstring(L, message);
+	}
+	luaL_addvalue(&b);
+	lua_Integer retries = lua_tointeger(L, 5);
+	if (retries > 0) {
+		lua_pushfstring(L, " (after %d %s)", (int)retries, retries == 1 ? "retry" : "retries");
+		luaL_addvalue(&b);
+	}
+	luaL_pushresult(&b);
+	return 1;
+}
+
+/* ---- k8s.path ---- */
+
+/* k8s.path(fmt, ...): string.format with only %s (and %%), each argument
+ * percent-encoded as one path segment. */
+static int k8s_path(lua_State *L)
+{
+	size_t flen;
+	const char *fmt = luaL_checklstring(L, 1, &flen);
+	int n = lua_gettop(L), arg = 1;
+	/* check every argument before the buffer takes stack slots */
+	for (size_t i = 0; i < flen; i++) {
+		if (fmt[i] != '%')
+			continue;
+		if (i + 1 < flen && fmt[i + 1] == 's') {
+			size_t len;
+			const char *s = luaL_checklstring(L, ++arg, &len);
+			luaL_argcheck(L, len > 0 && !(len == 1 && s[0] == '.') &&
+			                     !(len == 2 && s[0] == '.' && s[1] == '.'),
+			              arg, "not a valid path segment");
+		} else if (i + 1 >= flen || fmt[i + 1] != '%') {
+			return luaL_error(L, "bad format for k8s.path: only %%s and %%%% are allowed");
+		}
+		i++;
+	}
+	if (arg < n)
+		return luaL_argerror(L, arg + 1, "not used by the format");
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	arg = 1;
+	for (size_t i = 0; i < flen; i++) {
+		if (fmt[i] != '%') {
+			luaL_addchar(&b, fmt[i]);
+		} else if (fmt[++i] == '%') {
+			luaL_addchar(&b, '%');
+		} else {
+			size_t len;
+			const char *s = lua_tolstring(L, ++arg, &len);
+			add_escaped(&b, s, len);
+		}
+	}
+	luaL_pushresult(&b);
+	return 1;
+}
+
+static const luaL_Reg client_methods[] = {
+    {"close", client_close},
+    {"create", client_create},
+    {"delete", client_delete},
+    {"get", client_get},
+    {"list", client_get},
+    {"patch", client_patch},
+    {"replace", client_replace},
+    {"request", client_request},
+    {"stats", client_stats},
+    {NULL, NULL},
+};
+
+static const luaL_Reg k8s_funcs[] = {
+    {"client", k8s_client_new},
+    {"path", k8s_path},
+    {NULL, NULL},
+};
 
 int luaopen_k8s(lua_State *L)
 {
-	lua_newtable(L);
+	if (luaL_newmetatable(L, ERROR_MT)) {
+		lua_pushcfunction(L, error_tostring);
+		lua_setfield(L, -2, "__tostring");
+	}
+	lua_pop(L, 1);
+	if (luaL_newmetatable(L, CLIENT_MT)) {
+		luaL_newlib(L, client_methods);
+		lua_pushcclosure(L, client_index, 1);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, client_close);
+		lua_setfield(L, -2, "__gc");
+		lua_pushcfunction(L, client_close);
+		lua_setfield(L, -2, "__close");
+		lua_pushcfunction(L, client_tostring);
+		lua_setfield(L, -2, "__tostring");
+	}
+	lua_pop(L, 1);
+	luaL_newlib(L, k8s_funcs);
 	return 1;
 }

@@ -138,10 +138,14 @@ static void register_modules(lua_State *L)
 		size_t n = strlen(e->path);
 		if (strchr(e->path, '/') == NULL || n < 5)
 			continue; /* top-level files are scripts, not modules */
-		/* "xcsreg/secrets.lua" -> "xcsreg.secrets" */
+		/* "xcsreg/secrets.lua" -> "xcsreg.secrets";
+		 * "xcsreg/sources/init.lua" -> "xcsreg.sources", as Lua's own searcher */
+		size_t stem = n - 4;
+		if (stem > 5 && strncmp(e->path + stem - 5, "/init", 5) == 0)
+			stem -= 5;
 		luaL_Buffer b;
 		luaL_buffinit(L, &b);
-		for (size_t i = 0; i < n - 4; i++)
+		for (size_t i = 0; i < stem; i++)
 			luaL_addchar(&b, e->path[i] == '/' ? '.' : e->path[i]);
 		luaL_pushresult(&b);
 		lua_pushstring(L, e->path);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,6 +30,7 @@
  * (kernels before 5.11). */
 #define PROC_MAX_FD_FALLBACK 65536
 #define PROC_RESULT_MT "xcsreg.proc_result"
+#define PROC_LOCK_MT "xcsreg.Lock"
 
 /* ---- the C API ---- */
 
@@ -653,7 +655,101 @@ static int result_close(lua_State *L)
 	return 0;
 }
 
+/* ---- proc.lock: serialise runs (cron may start one before the last ends) ---- */
+
+struct lock_handle {
+	int fd; /* -1 once released */
+};
+
+static const char *const lock_options[] = {"timeout", NULL};
+
+static int lock_release(lua_State *L)
+{
+	struct lock_handle *lk = luaL_checkudata(L, 1, PROC_LOCK_MT);
+	if (lk->fd >= 0) {
+		close(lk->fd); /* closing drops the flock */
+		lk->fd = -1;
+	}
+	return 0;
+}
+
+/* The pid the holder wrote into the lock file, or 0. */
+static long lock_holder(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+/* proc.lock(path [, {timeout = seconds}]) -> lock | nil, message
+ * An exclusive flock on path, waited for up to timeout seconds (default:
+ * no wait). The lock is released by lock:unlock(), on <close>, on garbage
+ * collection, or when the process ends, whichever comes first. */
+static int procl_lock(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	double timeout = 0;
+	if (!lua_isnoneornil(L, 2)) {
+		luaL_checktype(L, 2, LUA_TTABLE);
+		check_option_keys(L, 2, lock_options);
+		timeout = opt_seconds(L, 2, "timeout", 0);
+	}
+	/* the handle exists before the fd, so a raise cannot leak it */
+	struct lock_handle *lk = lua_newuserdatauv(L, sizeof *lk, 0);
+	lk->fd = -1;
+	luaL_setmetatable(L, PROC_LOCK_MT);
+
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		int err = errno;
+		lua_pushnil(L);
+		lua_pushfstring(L, "cannot open lock file %s: %s", path, strerror(err));
+		return 2;
+	}
+	lk->fd = fd;
+	double deadline = now_seconds() + timeout;
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int err = errno;
+		if (err != EWOULDBLOCK && err != EINTR) {
+			lock_release(L);
+			lua_pushnil(L);
+			lua_pushfstring(L, "cannot lock %s: %s", path, strerror(err));
+			return 2;
+		}
+		if (now_seconds() >= deadline) {
+			long holder = lock_holder(fd);
+			lua_pop(L, 1);
+			lua_pushnil(L);
+			if (holder > 0)
+				lua_pushfstring(L, "lock %s is held by another run (pid %d)", path, (int)holder);
+			else
+				lua_pushfstring(L, "lock %s is held by another run", path);
+			/* the fd is closed by the handle's __gc; close it now all the same */
+			close(fd);
+			lk->fd = -1;
+			return 2;
+		}
+		struct timespec pause = {0, 50000000L}; /* 50 ms */
+		nanosleep(&pause, NULL);
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	/* Best effort: the pid only makes the message of a waiting run better. */
+	if (ftruncate(fd, 0) == 0)
+		(void)!pwrite(fd, pid, (size_t)n, 0);
+	return 1;
+}
+
+static const luaL_Reg lock_methods[] = {
+    {"unlock", lock_release},
+    {NULL, NULL},
+};
+
 static const luaL_Reg proc_funcs[] = {
+    {"lock", procl_lock},
     {"run", procl_run},
     {NULL, NULL},
 };
@@ -665,6 +761,14 @@ int luaopen_proc(lua_State *L)
 	lua_setfield(L, -2, "__gc");
 	lua_pushcfunction(L, result_close);
 	lua_setfield(L, -2, "__close");
+	lua_pop(L, 1);
+	luaL_newmetatable(L, PROC_LOCK_MT);
+	lua_pushcfunction(L, lock_release);
+	lua_setfield(L, -2, "__gc");
+	lua_pushcfunction(L, lock_release);
+	lua_setfield(L, -2, "__close");
+	luaL_newlib(L, lock_methods);
+	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 	luaL_newlib(L, proc_funcs);
 	return 1;

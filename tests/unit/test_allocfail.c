@@ -131,6 +131,16 @@ int main(void)
 	              "  headers = {['X-A'] = 'b'}, method = 'POST', body = 'x'}\n"
 	              "assert(ok == nil and err)\n"
 	              "assert(not pcall(http.request, {url = 'http://x', bogus = 1}))\n");
+	sweep("yaml", "local yaml = require 'yaml'\n"
+	              "local v = assert(yaml.decode('a: &x {b: [1, 2.5, ~, !!binary aGk=]}\\nc:\\n  <<: *x\\n  d: *x\\n'))\n"
+	              "assert(yaml.decode('a: 1\\na: 2') == nil)\n"
+	              "v.e = '\\255'; v.f = '1_000'\n"
+	              "assert(yaml.encode(v))\n");
+	sweep("k8s", "local k8s = require 'k8s'\n"
+	             "assert(k8s.path('/api/v1/namespaces/%s/secrets/%s', 'a b', 'x/y'))\n"
+	             "local c, err = k8s.client{kubeconfig = '/nonexistent/kubeconfig'}\n"
+	             "assert(c == nil and tostring(err):find('nonexistent'))\n"
+	             "assert(not pcall(k8s.client, {bogus = 1}))\n");
 	log_reset();
 	curl_global_cleanup();
 	return unit_done();

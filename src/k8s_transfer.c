@@ -1,0 +1,351 @@
+/*
+ * k8s_transfer.c: sending a k8s client's request and judging the answer.
+ *
+ * Three steps are kept apart so that a later pool of handles driven by the
+ * curl multi interface can reuse them: prepare_transfer sets a handle up
+ * from scratch, perform_transfer runs it, retry_delay judges the outcome.
+ * libcurl's callbacks only append to C buffers in the transfer; no Lua
+ * function runs while a transfer is in progress (Lua runs only between
+ * attempts, when credentials are renewed).
+ *
+ * Retries follow client-go: 429, and 5xx with a Retry-After header, are
+ * retried for every method (the server did not act on them); transport
+ * failures only when the request cannot have reached the server, or for
+ * GET and HEAD (and requests marked idempotent). Waits are capped
+ * exponential backoff with jitter, at least Retry-After, bounded in number
+ * and total time.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "k8s.h"
+
+#define BACKOFF_BASE 0.2      /* seconds: the first retry waits 0.1-0.2 s */
+#define BACKOFF_CAP 10.0      /* the exponential part stops growing here */
+
+/* ---- one transfer: prepare, perform ---- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct k8s_xfer *x = ud;
+	if (k8s_buf_append(&x->body, p, size * n) != 0) {
+		x->oom = 1;
+		return 0;
+	}
+	return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct k8s_xfer *x = ud;
+	/* Each response (a 100 Continue, a proxy's answer to CONNECT, the real
+	 * one) starts with its status line: keep only the last one's headers. */
+	if (size * n >= 5 && memcmp(p, "HTTP/", 5) == 0)
+		x->head.len = 0;
+	if (k8s_buf_append(&x->head, p, size * n) != 0) {
+		x->oom = 1;
+		return 0;
+	}
+	return size * n;
+}
+
+static int add_header(struct curl_slist **list, const char *h)
+{
+	struct curl_slist *l = curl_slist_append(*list, h);
+	if (!l)
+		return -1;
+	*list = l;
+	return 0;
+}
+
+#define SETOPT(h, opt, val)                                   \
+	do {                                                      \
+		if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK)  \
+			return -1;                                        \
+	} while (0)
+
+/* Sets x up for req from scratch (a handle can serve any client and request).
+ * Returns 0, or -1 when memory ran out. */
+static int prepare_transfer(struct k8s_client *c, struct k8s_xfer *x, const struct k8s_req *req)
+{
+	CURL *h = x->curl;
+	curl_easy_reset(h); /* keeps the connection cache: the connection is reused */
+	curl_slist_free_all(x->headers);
+	x->headers = NULL;
+	x->body.len = x->head.len = 0;
+	x->oom = 0;
+	x->errbuf[0] = '\0';
+
+	if (add_header(&x->headers, "Accept: application/json") != 0 ||
+	    add_header(&x->headers, "Expect:") != 0 || /* no 100-continue round trip */
+	    (c->host_header && add_header(&x->headers, c->host_header) != 0) ||
+	    k8s_auth_header(c, &x->headers) != 0)
+		return -1;
+	if (req->body) {
+		char *ct = NULL;
+		if (asprintf(&ct, "Content-Type: %s", req->content_type) < 0)
+			return -1;
+		int rc = add_header(&x->headers, ct);
+		free(ct);
+		if (rc != 0)
+			return -1;
+	}
+
+	SETOPT(h, CURLOPT_URL, req->url);
+	SETOPT(h, CURLOPT_HTTPHEADER, x->headers);
+	SETOPT(h, CURLOPT_ERRORBUFFER, x->errbuf);
+	SETOPT(h, CURLOPT_WRITEFUNCTION, on_body);
+	SETOPT(h, CURLOPT_WRITEDATA, x);
+	SETOPT(h, CURLOPT_HEADERFUNCTION, on_header);
+	SETOPT(h, CURLOPT_HEADERDATA, x);
+	SETOPT(h, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	SETOPT(h, CURLOPT_TIMEOUT_MS, c->request_timeout_ms);
+	SETOPT(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	SETOPT(h, CURLOPT_USERAGENT, c->user_agent);
+	if (!c->no_compression)
+		SETOPT(h, CURLOPT_ACCEPT_ENCODING, "");
+	if (c->proxy)
+		SETOPT(h, CURLOPT_PROXY, c->proxy);
+	if (x->connect_to)
+		SETOPT(h, CURLOPT_CONNECT_TO, x->connect_to);
+
+	if (c->insecure) {
+		SETOPT(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		SETOPT(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	} else if (c->ca) {
+		/* the configured CA replaces the system's, as in client-go */
+		struct curl_blob ca = {c->ca, c->ca_len, CURL_BLOB_COPY};
+		SETOPT(h, CURLOPT_CAINFO_BLOB, &ca);
+		SETOPT(h, CURLOPT_CAINFO, (char *)NULL);
+		SETOPT(h, CURLOPT_CAPATH, (char *)NULL);
+	}
+	const char *cert, *key;
+	size_t cert_len, key_len;
+	k8s_auth_cert(c, &cert, &cert_len, &key, &key_len);
+	if (cert) {
+		struct curl_blob cb = {(void *)cert, cert_len, CURL_BLOB_COPY};
+		struct curl_blob kb = {(void *)key, key_len, CURL_BLOB_COPY};
+		SETOPT(h, CURLOPT_SSLCERTTYPE, "PEM");
+		SETOPT(h, CURLOPT_SSLCERT_BLOB, &cb);
+		SETOPT(h, CURLOPT_SSLKEYTYPE, "PEM");
+		SETOPT(h, CURLOPT_SSLKEY_BLOB, &kb);
+	}
+
+	if (strcmp(req->method, "HEAD") == 0)
+		SETOPT(h, CURLOPT_NOBODY, 1L);
+	else if (strcmp(req->method, "GET") != 0)
+		SETOPT(h, CURLOPT_CUSTOMREQUEST, req->method);
+	if (req->body) {
+		SETOPT(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		SETOPT(h, CURLOPT_POSTFIELDS, req->body);
+	}
+	return 0;
+}
+
+const char *k8s_header_value(const struct k8s_buf *head, const char *name, size_t *len)
+{
+	const char *found = NULL;
+	size_t nlen = strlen(name);
+	if (!head->data)
+		return NULL;
+	for (const char *p = head->data, *end = p + head->len; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *next = eol ? eol + 1 : end;
+		if ((size_t)(next - p) > nlen && strncasecmp(p, name, nlen) == 0) {
+			const char *v = p + nlen, *ve = eol ? eol : end;
+			while (v < ve && (*v == ' ' || *v == '\t'))
+				v++;
+			while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+				ve--;
+			found = v;
+			*len = (size_t)(ve - v);
+		}
+		p = next;
+	}
+	return found;
+}
+
+/* Retry-After in seconds, as client-go reads it (an integer); -1 if none. */
+static double retry_after(const struct k8s_buf *head)
+{
+	size_t len;
+	const char *v = k8s_header_value(head, "retry-after:", &len);
+	if (!v || len == 0 || len > 9)
+		return -1;
+	long s = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		s = s * 10 + (v[i] - '0');
+	}
+	return (double)s;
+}
+
+static void perform_transfer(struct k8s_client *c, struct k8s_xfer *x, struct k8s_attempt *a)
+{
+	CURLcode rc = curl_easy_perform(x->curl);
+	long connects = 0, status = 0, sent = 0;
+	curl_easy_getinfo(x->curl, CURLINFO_NUM_CONNECTS, &connects);
+	curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
+	/* bytes of request headers written: 0 means the server cannot have seen it */
+	curl_easy_getinfo(x->curl, CURLINFO_REQUEST_SIZE, &sent);
+	c->connections += connects;
+	a->code = x->oom ? CURLE_OUT_OF_MEMORY : rc;
+	a->status = a->code == CURLE_OK ? status : 0;
+	a->sent = sent > 0;
+	a->retry_after = a->status ? retry_after(&x->head) : -1;
+}
+
+/* ---- judging an attempt ---- */
+
+static int is_certificate_problem(CURLcode code)
+{
+	return code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE ||
+	       code == CURLE_SSL_CERTPROBLEM || code == CURLE_SSL_ISSUER_ERROR ||
+	       code == CURLE_SSL_PINNEDPUBKEYNOTMATCH || code == CURLE_SSL_INVALIDCERTSTATUS;
+}
+
+/* Failures that may go away by themselves (a certificate problem will not). */
+static int is_transient(CURLcode code)
+{
+	switch (code) {
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_PROXY:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* A number in [0, 1) from a xorshift64* generator (jitter needs no more). */
+static double next_random(struct k8s_client *c)
+{
+	unsigned long long x = c->rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	c->rng = x;
+	return (double)((x * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+/* Capped exponential backoff with "equal jitter": half of it fixed, half random. */
+static double backoff(struct k8s_client *c, int attempt)
+{
+	double d = BACKOFF_BASE;
+	for (int i = 0; i < attempt && d < BACKOFF_CAP; i++)
+		d *= 2;
+	if (d > BACKOFF_CAP)
+		d = BACKOFF_CAP;
+	return d / 2 + d / 2 * next_random(c);
+}
+
+/* Seconds to wait before sending req again after attempt number `attempt`
+ * (0-based) ended as a says, or -1 to stop. */
+static double retry_delay(struct k8s_client *c, const struct k8s_req *req,
+                          const struct k8s_attempt *a, int attempt, double started)
+{
+	int again;
+	if (a->status == 0)
+		again = is_transient(a->code) && (!a->sent || req->idempotent);
+	else /* as client-go: the server did not act on these */
+		again = a->status == 429 || (a->status >= 500 && a->retry_after >= 0);
+	if (!again || attempt >= c->max_retries)
+		return -1;
+	double d = backoff(c, attempt);
+	if (a->retry_after > d)
+		d = a->retry_after;
+	if (k8s_monotonic() - started + d > c->retry_max_time)
+		return -1;
+	return d;
+}
+
+static void sleep_seconds(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* c->msg for a transfer that got no response. */
+static void transport_message(struct k8s_client *c, const struct k8s_attempt *a)
+{
+	const char *why = c->x.errbuf[0] ? c->x.errbuf : curl_easy_strerror(a->code);
+	if (a->code == CURLE_OUT_OF_MEMORY)
+		why = "out of memory receiving the response";
+	k8s_fail(c, "%s: %s%s", c->server, why,
+	         is_certificate_problem(a->code) && !strstr(why, "certificate")
+	             ? " (the server's certificate could not be verified)" : "");
+}
+
+int k8s_run_request(lua_State *L, struct k8s_client *c, const struct k8s_req *req,
+                    struct k8s_attempt *a, int *retries, const char **reason)
+{
+	double started = k8s_monotonic();
+	int attempt = 0, renewed = 0;
+	*retries = 0;
+	c->requests++;
+	for (;;) {
+		if (k8s_auth_ready(L, c) != 0) {
+			*reason = "Config";
+			return -1;
+		}
+		if (prepare_transfer(c, &c->x, req) != 0) {
+			k8s_fail(c, "%s: out of memory preparing the request", c->server);
+			*reason = "Transport";
+			return -1;
+		}
+		perform_transfer(c, &c->x, a);
+		log_msg(LOG_TRACE, "%s %s -> %ld", req->method, req->url, a->status);
+		if (a->status == 401 && !renewed) {
+			/* The server rejected the credential before doing anything:
+			 * if a fresher one can be had, the request is safe to repeat. */
+			int r = k8s_auth_renew(L, c);
+			if (r < 0) {
+				*reason = "Config";
+				return -1;
+			}
+			renewed = 1;
+			if (r > 0) {
+				(*retries)++;
+				c->retries++;
+				continue;
+			}
+		}
+		double d = retry_delay(c, req, a, attempt, started);
+		if (d < 0)
+			break;
+		if (a->status)
+			log_msg(LOG_DEBUG, "%s %s: HTTP %ld; retrying in %.1f s", req->method, req->url,
+			        a->status, d);
+		else
+			log_msg(LOG_DEBUG, "%s %s: %s; retrying in %.1f s", req->method, req->url,
+			        c->x.errbuf[0] ? c->x.errbuf : curl_easy_strerror(a->code), d);
+		sleep_seconds(d);
+		attempt++;
+		(*retries)++;
+		c->retries++;
+	}
+	if (a->status == 0) {
+		transport_message(c, a);
+		*reason = "Transport";
+		return -1;
+	}
+	return 0;
+}

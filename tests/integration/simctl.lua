@@ -1,0 +1,85 @@
+-- simctl.lua: the API simulator's control API (tests/apisim/README.md), for
+-- tests running under tests/apisim/with-sim. Every call raises on failure:
+-- a test cannot go on against a simulator in an unknown state.
+local http = require "http"
+local json = require "json"
+
+local simctl = {
+  api = os.getenv("XCSREG_SIM_API"),         -- https://127.0.0.1:PORT
+  control = os.getenv("XCSREG_SIM_CONTROL"), -- http://127.0.0.1:PORT
+  certs = os.getenv("XCSREG_SIM_CERTS"),     -- ca.crt, other-ca.crt, admin.crt/key, alice.crt/key
+  dir = os.getenv("XCSREG_SIM_DIR"),         -- token.kubeconfig, cert.kubeconfig, ...
+}
+
+local function call(method, path, body)
+  if not simctl.control then
+    error("XCSREG_SIM_CONTROL is not set: run the test under tests/apisim/with-sim", 3)
+  end
+  local status, _, text = http.request {
+    url = simctl.control .. path,
+    method = method,
+    body = body ~= nil and json.encode(body) or nil,
+    headers = body ~= nil and { ["Content-Type"] = "application/json" } or nil,
+  }
+  if not status then
+    error(string.format("simctl %s %s: %s", method, path, tostring(_)), 3)
+  end
+  if status >= 300 then
+    error(string.format("simctl %s %s: HTTP %d: %s", method, path, status, text), 3)
+  end
+  return json.decode(text)
+end
+
+-- Forgets every object, fault, log entry, grant and throttle.
+function simctl.reset() return call("POST", "/reset") end
+
+-- Creates a namespace (with its default ServiceAccount unless default_sa is false).
+function simctl.namespace(name, labels, default_sa)
+  return call("POST", "/namespaces", { name = name, labels = labels, default_sa = default_sa ~= false })
+end
+
+-- Stores an object as given, bypassing authorization and validation.
+function simctl.seed(obj) return call("POST", "/objects", obj) end
+
+-- The stored objects of a kind (and namespace).
+function simctl.objects(kind, namespace)
+  local q = "?kind=" .. kind
+  if namespace then q = q .. "&namespace=" .. namespace end
+  return call("GET", "/objects" .. q)
+end
+
+-- grant{user =, verbs = {...}, resources = {...}, namespaces = {...}}
+function simctl.grant(g) return call("POST", "/grant", g) end
+
+-- Adds a bearer token for a user.
+function simctl.user(name, token) return call("POST", "/users", { name = name, token = token }) end
+
+-- fault{method =, path_regex =, count =, status =, retry_after =, body =,
+--       content_type =, latency_ms =, action = "status"|"drop"|"delay"|"conflict"}
+function simctl.fault(f) return call("POST", "/faults", f) end
+function simctl.clear_faults() return call("DELETE", "/faults") end
+
+-- The request log: {conn, method, path, query, content_type, user, status, body}...
+-- The simulator records a status once it has answered, which may be just
+-- after the client has its answer: wait (2 s at most) for those.
+function simctl.log()
+  local log
+  for _ = 1, 40 do
+    log = call("GET", "/log")
+    local settled = true
+    for _, e in ipairs(log) do
+      if e.status == json.null then settled = false end
+    end
+    if settled then break end
+    os.execute("sleep 0.05")
+  end
+  return log
+end
+function simctl.clear_log() return call("DELETE", "/log") end
+
+-- Answers 429 (text/plain, Retry-After) beyond max_inflight concurrent requests.
+function simctl.throttle(max_inflight, retry_after)
+  return call("POST", "/throttle", { max_inflight = max_inflight, retry_after = retry_after })
+end
+
+return simctl
