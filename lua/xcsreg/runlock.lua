@@ -32,7 +32,7 @@ function runlock.take(path, timeout)
   local err
   for _, p in ipairs(path and { path } or runlock.candidates(os.getenv)) do
     local lock
-    lock, err = proc.lock(p, { timeout = timeout })
+    lock, err = proc.lock(p, { timeout = timeout > 0 and timeout or nil }) -- nil: no wait
     if lock then
       log.debug("lock %s taken", p)
       return lock
