@@ -46,12 +46,11 @@ local flags = {
   { long = "adopt", help = "take over Secrets of the same name that xcsreg did not make" },
   { long = "no-verify", help = "write credentials without logging in to their registries first" },
   { long = "force-rotate", help = "mint credentials from their sources again, even when not due" },
-  { long = "lock", arg = "FILE", help = "one run at a time, by a lock on FILE (default /run/lock/xcsreg.lock, "
-    .. "else $XDG_RUNTIME_DIR/xcsreg.lock, else /tmp/xcsreg-UID.lock; none: no lock)" },
-  { long = "lock-timeout", arg = "SECONDS", help = "wait this long for another run to end, then exit 3 "
-    .. "(default " .. LOCK_TIMEOUT .. ")" },
-  { long = "metrics-file", arg = "PATH", help = "write Prometheus metrics there at the end (node_exporter's "
-    .. "textfile collector)" },
+  { long = "lock", arg = "FILE", help = "one run at a time (default /run/lock/xcsreg.lock, else in "
+    .. "$XDG_RUNTIME_DIR or /tmp; none: no lock)" },
+  { long = "lock-timeout", arg = "SECONDS", help = "wait this long for another run to end, then exit 3 (default "
+    .. LOCK_TIMEOUT .. ")" },
+  { long = "metrics-file", arg = "PATH", help = "write Prometheus metrics there (node_exporter's textfile collector)" },
   { long = "quiet", short = "q", help = "print errors only" },
   { long = "verbose", short = "v", repeated = true, help = "log more (repeat for more)" },
   { long = "help", short = "h", help = "print this help" },
@@ -75,7 +74,9 @@ A site file is Lua returning a table (see README.md, "Site file"):
     registries = { { secret = "ghcr", server = "ghcr.io", username = "xnat-bot",
                      password_env = "GHCR_TOKEN" } } }
 Passwords: password_env, password_file or password_command (argv list); or
-minted at run time by credential_helper, docker_config, ecr or gcp.
+minted at run time by credential_helper, docker_config, ecr or gcp, again when
+half their lifetime is past (or refresh_before is left). Checked with the
+registry before they are written (registry_ca_file, insecure_registry).
 
 Exit status: 0 all namespaces done, 1 some failed, 2 usage or configuration error,
 3 another run holds the lock.

@@ -104,7 +104,8 @@ local function stored_auths(obj)
 end
 
 -- Why Secret s (a plan entry) needs its minted credentials minted again,
--- given the stored Secret obj (false: none), or nil when the stored ones serve.
+-- given the stored Secret obj (false: none) and its auths, or nil when the
+-- stored ones serve.
 local function due(s, obj, auths, now, force)
   if not obj then return "no Secret yet" end
   if not secrets.managed(obj) then return "the Secret was not made by xcsreg" end
@@ -113,15 +114,14 @@ local function due(s, obj, auths, now, force)
   for _ in pairs(auths) do count = count + 1 end
   for _, r in ipairs(s.registries) do
     local a = auths[r.server]
-    if type(a) ~= "table" or r.source and not (type(a.username) == "string" and type(a.password) == "string"
-        and a.password ~= "" and (r.username or a.username) == a.username) then
-      return "its registries or users changed"
-    end
+    local usable = type(a) == "table" and type(a.username) == "string" and type(a.password) == "string"
+      and a.password ~= ""
+    if not usable or (r.username and a.username ~= r.username) then return "its registries or users changed" end
     refresh_before = math.max(refresh_before, r.refresh_before or 0)
   end
   if count ~= #s.registries then return "its registries or users changed" end
   local rotated, expires = annotation(obj, rotation.ROTATED_AT), rotation.expires_at(obj)
-  if not rotated or not expires then return "no recorded expiry" end
+  if not rotated or not expires or expires <= rotated then return "no recorded lifetime" end
   local left = expires - now
   if left < (expires - rotated) / 2 then return "less than half of its lifetime left" end
   if left < refresh_before then return "less than refresh_before left" end
@@ -132,14 +132,16 @@ end
 -- is not due, else from their source (once per run). Returns the list and
 -- the earliest known expiry, or nil and why not.
 function rotation.credentials(s, obj, now, force)
-  local auths = stored_auths(obj)
-  local reason
+  local auths, reason
   local list, expires_at = {}, nil
   for i, r in ipairs(s.registries) do
     local c = { server = r.server, username = r.username, password = r.password, email = r.email,
                 ca_file = r.ca_file, insecure = r.insecure }
     if r.source then
-      if reason == nil then reason = due(s, obj, auths, now, force) or false end
+      if reason == nil then
+        auths = stored_auths(obj)
+        reason = due(s, obj, auths, now, force) or false
+      end
       local expiry
       if reason then
         log.debug("secret/%s: minting the credential of %s (%s)", s.name, r.server, reason)

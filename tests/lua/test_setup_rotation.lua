@@ -96,6 +96,10 @@ mints_for("another user in the stored Secret than the site file's: minted", { na
 local no_expiry = stored({ { server = SERVER, username = "AWS", password = "fake-minted-1" } }, T0, nil)
 mints_for("no recorded expiry (a source that tells none): minted every run", ecr, no_expiry)
 mints_for("an expired credential: minted", ecr, obj, T0 + 50000)
+mints_for("an expiry before the rotation (no lifetime): minted", ecr, stored({ { server = SERVER, username = "AWS",
+  password = "fake-minted-1" } }, T0, T0 - 1))
+mints_for("a stored entry without a password: minted", ecr, stored({ { server = SERVER, username = "AWS",
+  password = "" } }, T0, T0 + 43200))
 
 -- a Secret with a static password and a minted one: the minted one is kept while not due
 local mixed = { name = "ecr", registries = { ecr.registries[1],
