@@ -6,10 +6,10 @@
 --     secrets = { { name = "ghcr", registries = { {server=, username=, password=, email=}, ... } }, ... } }
 -- A registry whose credential a source mints at run time (xcsreg.sources)
 -- has `source` (its site-file entry) instead of `password`, and may have no
--- username. Any registry may have ca_file and insecure (for verification)
--- and refresh_before (seconds). Every check runs before anything is sent to
--- a cluster; every error names the entry and the field (the flag, for the
--- command line).
+-- username, and may have refresh_before (seconds). Any registry may have
+-- ca_file and insecure (for verification). Every check runs before anything
+-- is sent to a cluster; every error names the entry and the field (the
+-- flag, for the command line).
 local credentials = require "xcsreg.credentials"
 local rotation = require "xcsreg.rotation"
 local sources = require "xcsreg.sources"
