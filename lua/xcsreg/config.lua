@@ -1,7 +1,9 @@
 -- xcsreg.config: what to do, from a site file or from kubectl-style flags.
 --
 -- Both end as the same plan:
---   { namespaces = {...} or nil (nil: the context's namespace),
+--   { namespaces = {...} or nil (nil: the context's namespace, unless one of:)
+--     namespace_selector = "label selector" or nil,
+--     all_namespaces = true or nil, exclude_namespaces = {...} or nil,
 --     service_accounts = {...},
 --     secrets = { { name = "ghcr", registries = { {server=, username=, password=, email=}, ... } }, ... } }
 -- A registry whose credential a source mints at run time (xcsreg.sources)
@@ -201,6 +203,91 @@ end
 
 local function check_sa(v) return config.check_name(v, "ServiceAccount") end
 
+-- Label keys ([prefix/]name) and values, as Kubernetes checks them.
+local function is_label_name(s)
+  return #s <= 63 and s:find("^%w") and s:find("%w$") and not s:find("[^%w%-_%.]")
+end
+local function is_label_key(s)
+  local prefix, name = s:match("^(.*)/(.*)$")
+  if prefix and config.check_name(prefix, "label prefix") then return false end
+  return is_label_name(name or s)
+end
+local function is_label_value(s) return s == "" or is_label_name(s) end
+
+-- Why s is not a label selector as the API server reads it (requirements
+-- joined by ","), or nil. Checked here so that a typo fails before the
+-- cluster is asked.
+function config.check_selector(s)
+  local function bad(req)
+    local msg = string.format("%q is not a valid label selector: want key=value, key!=value, key in (v1,v2), "
+      .. "key notin (v1,v2), key or !key, joined by \",\" (keys and values as in labels)", s)
+    if req ~= s then msg = msg .. string.format("; %q is none of these", req) end
+    return msg
+  end
+  if s:find("%c") then return bad(s) end
+  -- the commas inside "in (a,b)" do not end a requirement
+  local masked = s:gsub("%b()", function(p) return (p:gsub(",", "\0")) end)
+  for raw in (masked .. ","):gmatch("([^,]*),") do
+    local req = raw:match("^%s*(.-)%s*$")
+    local shown = req:gsub("\0", ",")
+    local key, value = req:match("^([^=!%s]+)%s*[!=]?=%s*(.-)$")
+    if key then
+      if not (is_label_key(key) and is_label_value(value)) then return bad(shown) end
+    else
+      local set
+      key, set = req:match("^(%S+)%s+in%s*(%b())$")
+      if not key then key, set = req:match("^(%S+)%s+notin%s*(%b())$") end
+      if set then
+        local values = set:sub(2, -2)
+        if not is_label_key(key) or not values:find("%S") then return bad(shown) end
+        for v in (values .. "\0"):gmatch("([^\0]*)\0") do
+          if not is_label_value(v:match("^%s*(.-)%s*$")) then return bad(shown) end
+        end
+      elseif not is_label_key(req:match("^!%s*(.*)$") or req) then
+        return bad(shown)
+      end
+    end
+  end
+end
+
+-- The namespace keys of a site file: at most one of namespaces,
+-- namespace_selector, all_namespaces; exclude_namespaces goes with the last.
+local function check_selection(t, plan)
+  local given = {}
+  for _, k in ipairs { "namespaces", "namespace_selector", "all_namespaces" } do
+    if t[k] ~= nil and t[k] ~= false then given[#given + 1] = k end
+  end
+  if #given > 1 then
+    return string.format("%s and %s both given: give only one of namespaces, namespace_selector, all_namespaces",
+      given[1], given[2])
+  end
+  if t.namespaces ~= nil then
+    local err = check_names(t.namespaces, "namespaces", config.check_namespace)
+    if err then return err end
+    plan.namespaces = t.namespaces
+  end
+  local selector = t.namespace_selector
+  if selector ~= nil then
+    local err = check_string(selector) or config.check_selector(selector)
+    if err then return "namespace_selector: " .. err end
+    plan.namespace_selector = selector
+  end
+  if t.all_namespaces ~= nil and type(t.all_namespaces) ~= "boolean" then
+    return "all_namespaces: must be true or false, not " .. type(t.all_namespaces)
+  end
+  plan.all_namespaces = t.all_namespaces or nil
+  if t.exclude_namespaces ~= nil then
+    if not t.all_namespaces then return "exclude_namespaces: only with all_namespaces = true" end
+    if type(t.exclude_namespaces) == "table" and next(t.exclude_namespaces) == nil then return end
+    local err = check_names(t.exclude_namespaces, "exclude_namespaces", config.check_namespace)
+    if err then return err end
+    plan.exclude_namespaces = t.exclude_namespaces
+  end
+end
+
+local TOP_KEYS = { all_namespaces = true, exclude_namespaces = true, namespace_selector = true, namespaces = true,
+                   registries = true, service_accounts = true }
+
 -- Loads and checks a site file. Returns the plan | nil, message.
 function config.load_file(path)
   local f, oerr = io.open(path)
@@ -212,13 +299,12 @@ function config.load_file(path)
   if not ok then return nil, tostring(t) end -- "path:line: message"
   if type(t) ~= "table" then return nil, path .. ": must return a table, not " .. type(t) end
   for _, k in ipairs(sorted_keys(t)) do
-    if k ~= "namespaces" and k ~= "service_accounts" and k ~= "registries" then
-      return nil, string.format("%s: unknown key %q (known: namespaces, registries, service_accounts)", path, k)
+    if not TOP_KEYS[k] then
+      return nil, string.format("%s: unknown key %q (known: %s)", path, k, table.concat(sorted_keys(TOP_KEYS), ", "))
     end
   end
-  local plan = { namespaces = t.namespaces, service_accounts = t.service_accounts or { "default" } }
-  if plan.namespaces ~= nil then err = check_names(plan.namespaces, "namespaces", config.check_namespace) end
-  err = err or check_names(plan.service_accounts, "service_accounts", check_sa)
+  local plan = { service_accounts = t.service_accounts or { "default" } }
+  err = check_selection(t, plan) or check_names(plan.service_accounts, "service_accounts", check_sa)
   if err then return nil, path .. ": " .. err end
   local entries = t.registries
   if type(entries) ~= "table" or #entries == 0 then
@@ -275,12 +361,13 @@ function config.from_flags(opts)
   return { service_accounts = { "default" }, secrets = secrets }
 end
 
--- Applies -n and --service-account (they override the file) and checks them.
+-- Applies -n and --service-account (they override the file, its
+-- namespace_selector and all_namespaces too) and checks them.
 function config.override(plan, namespaces, service_accounts)
   if namespaces then
     local err = check_names(namespaces, "--namespace", config.check_namespace)
     if err then return nil, err end
-    plan.namespaces = namespaces
+    plan.namespaces, plan.namespace_selector, plan.all_namespaces, plan.exclude_namespaces = namespaces, nil, nil, nil
   end
   if service_accounts then
     local err = check_names(service_accounts, "--service-account", check_sa)
