@@ -230,9 +230,58 @@ t.fails("--docker-password-file: cannot read /nonexistent: No such file or direc
 t.fails('--secret-name: "R" is not a valid Secret name', "flags: bad name", config.from_flags,
   { ["secret-name"] = "R", ["docker-username"] = "u", ["docker-password-file"] = token })
 
+-- ---- namespace selection ----
+plan = config.load_file(site("return { namespace_selector = 'xnat=jobs', registries = { { " .. ok_entry .. " } } }"))
+t.eq({ plan.namespace_selector, plan.namespaces, plan.all_namespaces }, { "xnat=jobs", nil, nil }, "namespace_selector")
+plan = config.load_file(site("return { all_namespaces = true, exclude_namespaces = { 'kube-system', 'default' }, "
+  .. "registries = { { " .. ok_entry .. " } } }"))
+t.eq({ plan.all_namespaces, plan.exclude_namespaces }, { true, { "kube-system", "default" } },
+  "all_namespaces with exclude_namespaces")
+plan = config.load_file(site("return { all_namespaces = true, exclude_namespaces = {}, registries = { { " .. ok_entry .. " } } }"))
+t.eq({ plan.all_namespaces, plan.exclude_namespaces }, { true, nil }, "exclude_namespaces may be empty")
+plan = config.load_file(site("return { namespaces = { 'a' }, all_namespaces = false, registries = { { " .. ok_entry .. " } } }"))
+t.eq({ plan.namespaces, plan.all_namespaces }, { { "a" }, nil }, "all_namespaces = false is as good as absent")
+fails_with("return { namespaces = { 'a' }, namespace_selector = 'x=y', registries = { { " .. ok_entry .. " } } }",
+  "namespaces and namespace_selector both given: give only one of namespaces, namespace_selector, all_namespaces",
+  "namespaces and namespace_selector")
+fails_with("return { namespace_selector = 'x=y', all_namespaces = true, registries = { { " .. ok_entry .. " } } }",
+  "namespace_selector and all_namespaces both given: give only one of namespaces, namespace_selector, all_namespaces",
+  "namespace_selector and all_namespaces")
+fails_with("return { all_namespaces = 'yes', registries = { { " .. ok_entry .. " } } }",
+  "all_namespaces: must be true or false, not string", "all_namespaces not a boolean")
+fails_with("return { namespaces = { 'a' }, exclude_namespaces = { 'b' }, registries = { { " .. ok_entry .. " } } }",
+  "exclude_namespaces: only with all_namespaces = true", "exclude_namespaces without all_namespaces")
+fails_with("return { all_namespaces = true, exclude_namespaces = { 'Kube' }, registries = { { " .. ok_entry .. " } } }",
+  'exclude_namespaces[1]: "Kube" is not a valid namespace name: it must be a lowercase RFC 1123 label '
+  .. "(a-z, 0-9 and '-', starting and ending with a letter or digit, at most 63 characters)", "bad excluded name")
+fails_with("return { namespace_selector = '', registries = { { " .. ok_entry .. " } } }",
+  "namespace_selector: must not be empty", "empty selector")
+fails_with("return { namespace_selector = { 'x=y' }, registries = { { " .. ok_entry .. " } } }",
+  "namespace_selector: must be a string, not table", "selector not a string")
+fails_with("return { namespace_selector = 'team in a', registries = { { " .. ok_entry .. " } } }",
+  'namespace_selector: "team in a" is not a valid label selector: want key=value, key!=value, key in (v1,v2), '
+  .. 'key notin (v1,v2), key or !key, joined by "," (keys and values as in labels)', "bad selector")
+fails_with("return { namespace_selector = 'xnat=jobs,tier=a b', registries = { { " .. ok_entry .. " } } }",
+  'namespace_selector: "xnat=jobs,tier=a b" is not a valid label selector: want key=value, key!=value, '
+  .. 'key in (v1,v2), key notin (v1,v2), key or !key, joined by "," (keys and values as in labels); '
+  .. '"tier=a b" is none of these', "bad requirement named")
+for _, good in ipairs { "a=b", "a==b", "a!=b", "a", "!a", "! a", "a in (x, y)", "a notin (x,y),b=c", "a=",
+                        "kubernetes.io/metadata.name=team-a", "xcsreg.io/pull-secrets in (yes)", "A_b.c=D-e",
+                        " a = b , c " } do
+  t.eq(config.check_selector(good), nil, "selector accepted: " .. good)
+end
+for _, bad in ipairs { "a=b c", "a in x", "=b", "a in ()", "a b", "a,", ",a", "!a=b", "a=b=c", "-a=b", "a!b",
+                       "a=-b", "Bad_/x=y", string.rep("k", 64) .. "=v", "a=" .. string.rep("v", 64), "a=b\n" } do
+  t.ok(config.check_selector(bad), "selector rejected: " .. bad:sub(1, 12):gsub("\n", "\\n"))
+end
+
 -- ---- overrides ----
 plan = config.override({ namespaces = { "a" }, service_accounts = { "default" } }, { "b", "c" }, { "sa" })
 t.eq(plan, { namespaces = { "b", "c" }, service_accounts = { "sa" } }, "-n and --service-account override the file")
+plan = config.override({ all_namespaces = true, exclude_namespaces = { "x" }, service_accounts = { "default" } }, { "b" })
+t.eq(plan, { namespaces = { "b" }, service_accounts = { "default" } }, "-n overrides all_namespaces")
+plan = config.override({ namespace_selector = "a=b", service_accounts = { "default" } }, { "b" })
+t.eq(plan, { namespaces = { "b" }, service_accounts = { "default" } }, "-n overrides namespace_selector")
 t.fails('--namespace[2]: "B" is not a valid namespace name', "bad -n", config.override, {}, { "a", "B" })
 t.fails('--service-account[1]: "S A" is not a valid ServiceAccount name', "bad --service-account",
   config.override, {}, nil, { "S A" })
