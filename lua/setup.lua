@@ -259,6 +259,50 @@ local function reconcile(client, ns, plan, work, report)
   return ok, false
 end
 
+-- Every namespace of `list`, several at once (run_each), each reported
+-- once those before it are: in namespace order, as soon as can be. An error
+-- that concerns the whole cluster lets the namespaces under way finish and
+-- starts no other. Adds the expiries of the Secrets handled to `expiries`;
+-- returns the exit code.
+local function reconcile_all(client, list, plan, work, run_each, quiet, expiries)
+  local suffix = work.dry_run and " (server dry run)" or ""
+  local reports, printed, failed, stop = {}, 0, 0, false
+  local function print_ready()
+    while reports[printed + 1] do
+      printed = printed + 1
+      local r = reports[printed]
+      for _, line in ipairs(r.lines) do
+        if line.error then
+          log.error("%s", line.error)
+        elseif not quiet then
+          print((#list > 1 and list[printed] .. ": " or "") .. line.text .. suffix)
+        end
+      end
+      table.move(r.expiries, 1, #r.expiries, #expiries + 1, expiries)
+    end
+  end
+  local order = {}
+  for i = 1, #list do order[i] = i end
+  run_each(order, function(i)
+    local report = { lines = {}, expiries = {}, skipped = stop }
+    if not stop then
+      local ok, fatal = reconcile(client, list[i], plan, work, report)
+      if not ok then failed = failed + 1 end
+      stop = stop or fatal
+    end
+    reports[i] = report
+    print_ready()
+  end)
+  local skipped = {}
+  for i, r in ipairs(reports) do
+    if r.skipped then skipped[#skipped + 1] = list[i] end
+  end
+  if #skipped > 0 then
+    log.error("stopped: %d namespace(s) not handled (%s)", #skipped, table.concat(skipped, ", "))
+  end
+  return (failed > 0 or stop) and EXIT_FAILED or EXIT_OK
+end
+
 -- fn(item) for every item, several at once: their requests on client go
 -- out concurrently (client:map). Returns the results in the items' order.
 local function each(client, items, fn, concurrency)
@@ -356,45 +400,9 @@ local function run(opts, rest, state)
     end
   end
 
-  -- Each namespace's report is printed once those before it are: in
-  -- namespace order, as soon as can be.
-  local suffix = work.dry_run and " (server dry run)" or ""
-  local reports, printed, failed, stop = {}, 0, 0, false
-  local function print_ready()
-    while reports[printed + 1] do
-      printed = printed + 1
-      local r = reports[printed]
-      for _, line in ipairs(r.lines) do
-        if line.error then
-          log.error("%s", line.error)
-        elseif not opts.quiet then
-          print((#list > 1 and list[printed] .. ": " or "") .. line.text .. suffix)
-        end
-      end
-      table.move(r.expiries, 1, #r.expiries, #state.expiries + 1, state.expiries)
-    end
-  end
-  local order = {}
-  for i = 1, #list do order[i] = i end
-  run_each(order, function(i)
-    local report = { lines = {}, expiries = {}, skipped = stop }
-    if not stop then
-      local ok, fatal = reconcile(client, list[i], plan, work, report)
-      if not ok then failed = failed + 1 end
-      stop = stop or fatal
-    end
-    reports[i] = report
-    print_ready()
-  end)
-  local skipped = {}
-  for i, r in ipairs(reports) do
-    if r.skipped then skipped[#skipped + 1] = list[i] end
-  end
-  if #skipped > 0 then
-    log.error("stopped: %d namespace(s) not handled (%s)", #skipped, table.concat(skipped, ", "))
-  end
+  local code = reconcile_all(client, list, plan, work, run_each, opts.quiet, state.expiries)
   log.debug("%d request(s) to %s", client:stats().requests, client.server)
-  return (failed > 0 or stop) and EXIT_FAILED or EXIT_OK
+  return code
 end
 
 local function main(...)

@@ -119,8 +119,11 @@ t.eq({ status, counts["GET:200"], shown(log, 1, 3) }, { 1, 3, {
 lib.grant({ user = "alice", verbs = { "get", "create", "update", "patch" }, resources = { "secrets" }, namespaces = namespaces })
 lib.grant({ user = "alice", verbs = { "get", "update", "patch" }, resources = { "serviceaccounts" }, namespaces = namespaces })
 lib.clear_log()
+-- ns-01's answers come last: its lines still come first
+lib.fault({ method = "GET", path_regex = "^/api/v1/namespaces/ns-01/", count = 4, action = "delay", latency_ms = 300 })
 status, out, err = lib.setup({ "--config", listed }, { env = env, kubeconfig = "alice.kubeconfig" })
-t.eq({ status, out, err }, { 0, lines("unchanged", "unchanged"), "" }, "alice: unchanged, silently per namespace")
+t.eq({ status, out, err }, { 0, lines("unchanged", "unchanged"), "" },
+  "alice: unchanged, silently per namespace, in namespace order although ns-01 answers last")
 counts, log = tally()
 t.eq(counts, { ["GET:403"] = 2, ["GET:200"] = N * 4 }, "alice: 2 forbidden LISTs, then " .. N * 4
   .. " GETs (3 Secrets + 1 ServiceAccount a namespace), no write")
