@@ -312,17 +312,6 @@ local function each(client, items, fn, concurrency)
   return results
 end
 
--- The namespaces of the run: named, selected by the site file, or the context's.
-local function resolve_namespaces(client, plan)
-  if not (plan.namespace_selector or plan.all_namespaces) then return plan.namespaces or { client.namespace } end
-  local list, err = namespaces.select(client, plan)
-  if list and #list == 0 then
-    log.warn("%s matches no namespace: nothing to do", plan.namespace_selector
-      and string.format("namespace_selector %q", plan.namespace_selector) or "all_namespaces")
-  end
-  return list, err
-end
-
 -- The run after the flags are parsed: returns the exit code. Keeps the lock
 -- it takes, and the expiries of the Secrets it handles, in `state`.
 local function run(opts, rest, state)
@@ -384,7 +373,7 @@ local function run(opts, rest, state)
     return EXIT_USAGE
   end
   local list
-  list, err = resolve_namespaces(client, plan)
+  list, err = namespaces.resolve(client, plan)
   if not list then
     log.error("%s", err)
     return EXIT_FAILED

@@ -10,7 +10,7 @@ local namespaces = {}
 -- those excluded and those being deleted (nothing can be created in a
 -- Terminating namespace). Returns the list (maybe empty), or nil and a
 -- message (after a 403, with the ClusterRole to grant).
-function namespaces.select(client, plan)
+local function selected(client, plan)
   local selector = plan.namespace_selector
   local list, err = client:list("/api/v1/namespaces", selector and { labelSelector = selector } or nil)
   if not list then
@@ -34,6 +34,19 @@ function namespaces.select(client, plan)
   end
   table.sort(names)
   return names
+end
+
+-- The namespaces of a plan (xcsreg.config): those it names, or selects,
+-- else the client's. Returns the list, or nil and a message; warns when a
+-- selection finds none.
+function namespaces.resolve(client, plan)
+  if not (plan.namespace_selector or plan.all_namespaces) then return plan.namespaces or { client.namespace } end
+  local list, err = selected(client, plan)
+  if list and #list == 0 then
+    log.warn("%s matches no namespace: nothing to do", plan.namespace_selector
+      and string.format("namespace_selector %q", plan.namespace_selector) or "all_namespaces")
+  end
+  return list, err
 end
 
 return namespaces
