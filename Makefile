@@ -62,9 +62,10 @@ demo: deps
 	scripts/demo
 
 test: deps
+	$(MAKE) all
 	$(MAKE) SAN=1 all unit-tests
 	scripts/lint
-	XCSREG=build/san/xcsreg UNIT_DIR=build/san/unit tests/run
+	XCSREG=build/san/xcsreg XCSREG_PLAIN=$(CURDIR)/xcsreg UNIT_DIR=build/san/unit tests/run
 
 lint: deps
 	scripts/lint

@@ -5,17 +5,25 @@
 -- patch serviceaccount` that drops the pull secrets already there). Per
 -- namespace: each Secret first (created, or updated in place), then each
 -- ServiceAccount (pull secrets added, none dropped). A namespace that fails
--- does not stop the others. Copy it with `xcsreg cat setup.lua` to change it.
+-- does not stop the others. Credentials that a source mints (ECR, GCP, a
+-- credential helper) are minted again only when due (xcsreg.rotation); each
+-- credential about to be written is first checked with its registry. Copy
+-- it with `xcsreg cat setup.lua` to change it.
 local cli = require "xcsreg.cli"
 local config = require "xcsreg.config"
 local json = require "json"
 local k8s = require "k8s"
 local log = require "log"
+local metrics = require "xcsreg.metrics"
+local registry = require "xcsreg.registry"
+local rotation = require "xcsreg.rotation"
+local runlock = require "xcsreg.runlock"
 local secrets = require "xcsreg.secrets"
 local serviceaccounts = require "xcsreg.serviceaccounts"
 local yaml = require "yaml"
 
-local EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+local EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+local LOCK_TIMEOUT = 30
 
 local flags = {
   { long = "config", arg = "FILE", help = "site file (also $XCSREG_CONFIG; default " .. config.DEFAULT_FILE .. ")" },
@@ -36,6 +44,13 @@ local flags = {
   { long = "dry-run", arg = "MODE", help = "client: print the Secrets, contact no cluster; server: change nothing" },
   { long = "output", short = "o", arg = "FORMAT", help = "json or yaml: print the Secrets (with --dry-run=client)" },
   { long = "adopt", help = "take over Secrets of the same name that xcsreg did not make" },
+  { long = "no-verify", help = "write credentials without logging in to their registries first" },
+  { long = "force-rotate", help = "mint credentials from their sources again, even when not due" },
+  { long = "lock", arg = "FILE", help = "one run at a time (default /run/lock/xcsreg.lock, else in "
+    .. "$XDG_RUNTIME_DIR or /tmp; none: no lock)" },
+  { long = "lock-timeout", arg = "SECONDS", help = "wait this long for another run to end, then exit 3 (default "
+    .. LOCK_TIMEOUT .. ")" },
+  { long = "metrics-file", arg = "PATH", help = "write Prometheus metrics there (node_exporter's textfile collector)" },
   { long = "quiet", short = "q", help = "print errors only" },
   { long = "verbose", short = "v", repeated = true, help = "log more (repeat for more)" },
   { long = "help", short = "h", help = "print this help" },
@@ -58,9 +73,13 @@ A site file is Lua returning a table (see README.md, "Site file"):
   return { namespaces = { "xnat-jobs" }, service_accounts = { "default" },
     registries = { { secret = "ghcr", server = "ghcr.io", username = "xnat-bot",
                      password_env = "GHCR_TOKEN" } } }
-Passwords: password_env, password_file or password_command (argv list).
+Passwords: password_env, password_file or password_command (argv list); or
+minted at run time by credential_helper, docker_config, ecr or gcp, again when
+half their lifetime is past (or refresh_before is left). Checked with the
+registry before they are written (registry_ca_file, insecure_registry).
 
-Exit status: 0 all namespaces done, 1 some failed, 2 usage or configuration error.
+Exit status: 0 all namespaces done, 1 some failed, 2 usage or configuration error,
+3 another run holds the lock.
 ]]
 
 local function usage_error(msg)
@@ -94,12 +113,18 @@ local function load_plan(opts)
   return config.load_file(path or config.DEFAULT_FILE)
 end
 
--- --dry-run=client: what would be applied, without contacting any cluster.
+-- --dry-run=client: what would be applied, without contacting any cluster
+-- or registry (sources do mint: the Secrets hold their credentials).
 local function print_client_dry_run(plan, output)
   local items = {}
   for _, ns in ipairs(plan.namespaces or { false }) do
     for _, s in ipairs(plan.secrets) do
-      local obj = secrets.desired(s.name, ns or nil, s.registries)
+      local registries, err = rotation.credentials(s, false, rotation.now())
+      if not registries then
+        log.error("secret/%s: %s", s.name, err)
+        return EXIT_FAILED
+      end
+      local obj = secrets.desired(s.name, ns or nil, registries)
       obj.metadata.creationTimestamp = json.null
       items[#items + 1] = obj
       if not output then
@@ -118,6 +143,7 @@ local function print_client_dry_run(plan, output)
   elseif output == "yaml" then
     io.write(yaml.encode(list))
   end
+  return EXIT_OK
 end
 
 -- A ready-to-apply Role and RoleBinding for the identity a 403 names.
@@ -150,10 +176,67 @@ local function cluster_wide(err)
   return type(err) == "table" and (err.reason == "Transport" or err.code == 401)
 end
 
+-- A function that says why a registry refuses one of the credentials of a
+-- Secret about to be written, or nil. Each distinct credential is checked
+-- once a run; one whose registry cannot be reached here passes with a
+-- warning (the cluster may reach it).
+local function verifier()
+  local checked = {}
+  return function(registries)
+    for _, r in ipairs(registries) do
+      local key = table.concat({ r.server, r.username, r.password, r.ca_file or "", tostring(r.insecure) }, "\0")
+      if checked[key] == nil then
+        local base, invalid = registry.base_url(r.server)
+        local result, detail = "unreachable", invalid
+        if base then
+          result, detail = registry.verify { server = r.server, username = r.username, password = r.password,
+                                             ca_file = r.ca_file, insecure = r.insecure }
+        end
+        if result == "unreachable" then
+          log.warn("cannot verify the credential of user %s for %s (%s): writing it anyway", r.username, r.server, detail)
+        else
+          log.debug("%s", detail)
+        end
+        checked[key] = result == "rejected" and detail or false
+      end
+      if checked[key] then return checked[key] end
+    end
+  end
+end
+
+-- One Secret: read it, get its credentials (minting only those due), have
+-- their registries check them unless the Secret holds them already, write
+-- what differs. A Secret that cannot be brought up to date is left as it
+-- is. Returns "created" | "configured" | "unchanged" | nil, error; records
+-- the expiry of the credential the cluster then holds in work.expiries.
+local function apply_secret(client, ns, s, work)
+  local stored, err = secrets.read(client, ns, s.name)
+  if stored == nil then return nil, err end
+  local now = rotation.now()
+  local registries, expires_at = rotation.credentials(s, stored, now, work.force)
+  local result
+  if not registries then
+    err = rotation.kept(stored, expires_at, now)
+  else
+    local want = secrets.desired(s.name, ns, registries)
+    local refused = work.verify and not (stored and secrets.same_content(stored, want)) and work.verify(registries)
+    if refused then
+      err = rotation.kept(stored, refused, now)
+    else
+      want.metadata.annotations = rotation.annotations(now, expires_at)
+      result, err = secrets.apply(client, ns, want, work, stored)
+    end
+  end
+  local expiry = rotation.expires_at(stored)
+  if result == "created" or result == "configured" then expiry = expires_at end
+  if expiry then work.expiries[#work.expiries + 1] = { namespace = ns, secret = s.name, expires_at = expiry } end
+  return result, err
+end
+
 -- One namespace: Secrets first, then ServiceAccounts, so that no pod is
 -- ever given a pull secret that does not exist yet. Returns whether all was
 -- done, and whether the run must stop (the error concerns the whole cluster).
-local function reconcile(client, ns, plan, opts, say)
+local function reconcile(client, ns, plan, work, say)
   local ok, stop_ns, stop_run = true, false, false
   local function failed(what, err)
     local msg = string.format("namespace %s: %s: %s", ns, what, tostring(err))
@@ -164,7 +247,7 @@ local function reconcile(client, ns, plan, opts, say)
   end
   local ready = {}
   for _, s in ipairs(plan.secrets) do
-    local result, err = secrets.apply(client, ns, secrets.desired(s.name, ns, s.registries), opts)
+    local result, err = apply_secret(client, ns, s, work)
     if result then
       say(ns, "secret/" .. s.name .. " " .. result)
       ready[#ready + 1] = s.name
@@ -175,7 +258,7 @@ local function reconcile(client, ns, plan, opts, say)
   end
   if #ready == 0 then return false, false end
   for _, sa in ipairs(plan.service_accounts) do
-    local result, err = serviceaccounts.add_pull_secrets(client, ns, sa, ready, opts)
+    local result, err = serviceaccounts.add_pull_secrets(client, ns, sa, ready, work)
     if result then
       say(ns, "serviceaccount/" .. sa .. " " .. result)
     else
@@ -186,13 +269,9 @@ local function reconcile(client, ns, plan, opts, say)
   return ok, false
 end
 
-local function main(...)
-  local opts, rest = cli.parse(flags, { ... })
-  if not opts then return usage_error(rest) end
-  if opts.help then
-    io.write(usage)
-    return EXIT_OK
-  end
+-- The run after the flags are parsed: returns the exit code. Keeps the lock
+-- it takes, and the expiries of the Secrets it handles, in `state`.
+local function run(opts, rest, state)
   if #rest > 0 then return usage_error(string.format('unexpected argument "%s"', rest[1])) end
   if opts.quiet then log.level("error") end
   for _ in ipairs(opts.verbose or {}) do
@@ -206,6 +285,12 @@ local function main(...)
     return usage_error(string.format('--output: must be "json" or "yaml", not "%s"', opts.output))
   end
   if opts.output and dry_run ~= "client" then return usage_error("--output needs --dry-run=client") end
+  local lock_timeout = tonumber(opts["lock-timeout"] or LOCK_TIMEOUT)
+  if not lock_timeout or lock_timeout < 0 then
+    return usage_error(string.format('--lock-timeout: must be a number of seconds, not "%s"', opts["lock-timeout"]))
+  end
+  local clock_err = rotation.check_clock()
+  if clock_err then return usage_error(clock_err) end
 
   local plan, err = load_plan(opts)
   if plan then plan, err = config.override(plan, opts.namespace, opts["service-account"]) end
@@ -216,18 +301,27 @@ local function main(...)
   local several = plan.namespaces and #plan.namespaces > 1
   function plan.prefix(ns) return several and ns .. ": " or "" end
 
-  if dry_run == "client" then
-    print_client_dry_run(plan, opts.output)
-    return EXIT_OK
-  end
+  if dry_run == "client" then return print_client_dry_run(plan, opts.output) end
 
+  local held
+  state.lock, err, held = runlock.take(opts.lock, lock_timeout)
+  if state.lock == nil then
+    if not held then
+      log.error("--lock: %s", err)
+      return EXIT_USAGE
+    end
+    local holder = err:gsub("^lock (.-) is held by another run", "another run holds the lock %1")
+    log.error("%s: waited %gs; nothing was done", holder, lock_timeout)
+    return EXIT_LOCKED
+  end
   local client <close>, cerr = k8s.client { kubeconfig = opts.kubeconfig, context = opts.context }
   if not client then
     log.error("%s", tostring(cerr))
     return EXIT_USAGE
   end
-  local apply_opts = { adopt = opts.adopt, dry_run = dry_run == "server" }
-  local suffix = apply_opts.dry_run and " (server dry run)" or ""
+  local work = { adopt = opts.adopt, dry_run = dry_run == "server", force = opts["force-rotate"],
+                 verify = not opts["no-verify"] and verifier(), expiries = state.expiries }
+  local suffix = work.dry_run and " (server dry run)" or ""
   local function say(ns, line)
     if not opts.quiet then print(plan.prefix(ns) .. line .. suffix) end
   end
@@ -235,7 +329,7 @@ local function main(...)
   local namespaces = plan.namespaces or { client.namespace }
   local failed = 0
   for i, ns in ipairs(namespaces) do
-    local ok, fatal = reconcile(client, ns, plan, apply_opts, say)
+    local ok, fatal = reconcile(client, ns, plan, work, say)
     if not ok then failed = failed + 1 end
     if fatal then
       if i < #namespaces then
@@ -247,6 +341,29 @@ local function main(...)
   end
   log.debug("%d request(s) to %s", client:stats().requests, client.server)
   return failed > 0 and EXIT_FAILED or EXIT_OK
+end
+
+local function main(...)
+  local opts, rest = cli.parse(flags, { ... })
+  if not opts then return usage_error(rest) end
+  if opts.help then
+    io.write(usage)
+    return EXIT_OK
+  end
+  local state = { expiries = {} }
+  local code = run(opts, rest, state)
+  -- written while the lock is held; a run locked out leaves them to the
+  -- run that holds it, and a dry run is no run
+  local path = opts["metrics-file"]
+  if path and code ~= EXIT_LOCKED and (opts["dry-run"] or "none") == "none" then
+    local ok, err = metrics.write(path, { time = rotation.now(), success = code == EXIT_OK, expiries = state.expiries })
+    if not ok then
+      log.error("--metrics-file: %s", err)
+      if code == EXIT_OK then code = EXIT_FAILED end
+    end
+  end
+  if state.lock then state.lock:unlock() end
+  return code
 end
 
 return main(...)

@@ -4,9 +4,15 @@
 --   { namespaces = {...} or nil (nil: the context's namespace),
 --     service_accounts = {...},
 --     secrets = { { name = "ghcr", registries = { {server=, username=, password=, email=}, ... } }, ... } }
--- Every check runs before anything is sent to a cluster; every error names
--- the entry and the field (the flag, for the command line).
+-- A registry whose credential a source mints at run time (xcsreg.sources)
+-- has `source` (its site-file entry) instead of `password`, and may have no
+-- username, and may have refresh_before (seconds). Any registry may have
+-- ca_file and insecure (for verification). Every check runs before anything
+-- is sent to a cluster; every error names the entry and the field (the
+-- flag, for the command line).
 local credentials = require "xcsreg.credentials"
+local rotation = require "xcsreg.rotation"
+local sources = require "xcsreg.sources"
 
 local config = {}
 
@@ -69,10 +75,27 @@ local checks = {
   password_command = check_argv,
   password = check_string,
   password_stdin = function() end,
+  registry_ca_file = function(v)
+    local err = check_string(v)
+    if err then return err end
+    local f, oerr = io.open(v, "rb")
+    if not f then return "cannot read " .. oerr end
+    f:close()
+  end,
+  insecure_registry = function(v) if type(v) ~= "boolean" then return "must be true or false, not " .. type(v) end end,
+  refresh_before = function(v) return select(2, rotation.parse_duration(v)) end,
 }
+-- The keys naming a source that mints the credential at run time (checked by sources.check).
+local minting = {}
+for _, key in ipairs(sources.keys) do
+  minting[key] = true
+  checks[key] = function() end
+end
 local file_keys = {
   secret = true, server = true, username = true, email = true,
   password_env = true, password_file = true, password_command = true,
+  registry_ca_file = true, insecure_registry = true, refresh_before = true,
+  credential_helper = true, docker_config = true, ecr = true, gcp = true,
 }
 
 local function sorted_keys(t)
@@ -89,23 +112,28 @@ local function at(where, msg)
 end
 
 -- Checks one registry entry. `label(field)` is how the user wrote the field
--- (the key, or the flag); `sources` says how to give a password.
-local function check_entry(e, label, sources)
+-- (the key, or the flag); `how` says how to give a password.
+local function check_entry(e, label, how)
+  local given = {}
+  for _, field in ipairs(sorted_keys(e)) do
+    if credentials.sources[field] or minting[field] then given[#given + 1] = field end
+  end
+  if #given > 1 then
+    return string.format("%s and %s both given: give only one", label(given[1]), label(given[2]))
+  end
+  local minted = minting[given[1]]
   for _, field in ipairs { "secret", "server", "username" } do
-    if e[field] == nil then return label(field) .. ": missing" end
+    -- a minted credential comes with its user name
+    if e[field] == nil and not (field == "username" and minted) then return label(field) .. ": missing" end
   end
   for _, field in ipairs(sorted_keys(e)) do
     local err = checks[field](e[field])
     if err then return label(field) .. ": " .. err end
   end
-  local given = {}
-  for key in pairs(credentials.sources) do
-    if e[key] ~= nil then given[#given + 1] = key end
-  end
-  table.sort(given)
-  if #given == 0 then return "missing password: give " .. sources end
-  if #given > 1 then
-    return string.format("%s and %s both given: give only one", label(given[1]), label(given[2]))
+  if #given == 0 then return "missing password: give " .. how end
+  if minted then return select(2, sources.check(e)) end
+  if e.refresh_before ~= nil then
+    return "refresh_before: only for a credential minted by " .. table.concat(sources.keys, ", ")
   end
 end
 
@@ -128,14 +156,20 @@ local function build_secrets(entries, where, label)
     first[e.secret][e.server] = i
   end
   for i, e in ipairs(entries) do
-    local source
-    for key in pairs(credentials.sources) do
-      if e[key] ~= nil then source = key end
+    local r = { server = e.server, username = e.username, email = e.email or "", ca_file = e.registry_ca_file,
+                insecure = e.insecure_registry, refresh_before = rotation.parse_duration(e.refresh_before) }
+    if sources.kind(e) then
+      r.source = e -- minted when the Secret is written (xcsreg.rotation)
+    else
+      local key
+      for k in pairs(credentials.sources) do
+        if e[k] ~= nil then key = k end
+      end
+      local err
+      r.password, err = credentials.read(key, e[key])
+      if not r.password then return nil, at(where(i), label(key) .. ": " .. err) end
     end
-    local password, err = credentials.read(source, e[source])
-    if not password then return nil, at(where(i), label(source) .. ": " .. err) end
-    table.insert(by_name[e.secret].registries,
-      { server = e.server, username = e.username, password = password, email = e.email or "" })
+    table.insert(by_name[e.secret].registries, r)
   end
   return secrets
 end
@@ -203,7 +237,8 @@ function config.load_file(path)
     for _, k in ipairs(sorted_keys(e)) do
       if not file_keys[k] then return nil, string.format("%s: unknown key %q", where(i), k) end
     end
-    err = check_entry(e, label, "one of password_env, password_file, password_command")
+    err = check_entry(e, label, "one of password_env, password_file, password_command, or a credential source: "
+      .. table.concat(sources.keys, ", "))
     if err then return nil, where(i) .. ": " .. err end
   end
   plan.secrets, err = build_secrets(entries, where, label)

@@ -117,8 +117,8 @@ fails_with("return { registries = { { secret = 's', server = 'h', username = 7, 
 fails_with("return { registries = { { secret = 's', server = '', username = 'u', password_env = 'X' } } }",
   'registries[1] (secret "s"): server: must not be empty', "empty server")
 fails_with("return { registries = { { secret = 's', server = 'h', username = 'u' } } }",
-  'registries[1] (secret "s"): missing password: give one of password_env, password_file, password_command',
-  "no password source")
+  'registries[1] (secret "s"): missing password: give one of password_env, password_file, password_command, '
+  .. "or a credential source: credential_helper, docker_config, ecr, gcp", "no password source")
 fails_with("return { registries = { { secret = 's', server = 'h', username = 'u', password_env = 'X', password_file = 'f' } } }",
   'registries[1] (secret "s"): password_env and password_file both given: give only one', "two password sources")
 fails_with("return { registries = { { secret = 's', server = 'h', username = 'u', password_command = 'pass show x' } } }",
@@ -135,6 +135,48 @@ fails_with("return { registries = { { secret = 's', server = 'h', username = 'u'
   'registries[1] (secret "s"): password_file: ' .. empty .. " is empty", "a password file with only a newline")
 fails_with("return { registries = { { secret = 's', server = 'h', username = 'u', password_env = 'XCSREG_TEST_UNSET_VAR' } } }",
   'registries[1] (secret "s"): password_env: environment variable XCSREG_TEST_UNSET_VAR is not set', "unset variable")
+
+-- ---- credentials minted at run time, and the keys for verification and rotation ----
+plan = config.load_file(site([[
+return { registries = {
+  { secret = "ecr", server = "111122223333.dkr.ecr.eu-west-1.amazonaws.com", ecr = { region = "eu-west-1" },
+    refresh_before = "1h30m" },
+  { secret = "gcr", server = "europe-docker.pkg.dev", username = "oauth2accesstoken", gcp = {}, refresh_before = 600,
+    email = "ops@example.org" },
+} }]]))
+local ecr_registry = plan and plan.secrets[1].registries[1]
+t.eq(ecr_registry and { ecr_registry.server, ecr_registry.username, ecr_registry.password, ecr_registry.refresh_before,
+  ecr_registry.source.ecr }, { "111122223333.dkr.ecr.eu-west-1.amazonaws.com", nil, nil, 5400, { region = "eu-west-1" } },
+  "ecr: no username needed, nothing minted yet, the entry kept as the source, refresh_before in seconds")
+local gcr = plan and plan.secrets[2].registries[1]
+t.eq(gcr and { gcr.username, gcr.email, gcr.refresh_before, gcr.source.gcp }, { "oauth2accesstoken", "ops@example.org",
+  600, {} }, "gcp: a username given is kept (the minted one must match it)")
+plan = config.load_file(site(string.format([[
+return { registries = { { %s, registry_ca_file = %q, insecure_registry = true } } }]], ok_entry, token)))
+t.eq(plan and plan.secrets[1].registries[1], { server = "ghcr.io", username = "bot", password = "fake-token-for-tests",
+  email = "", ca_file = token, insecure = true }, "registry_ca_file and insecure_registry")
+fails_with("return { registries = { { secret = 's', server = 'h', ecr = {}, password_env = 'X' } } }",
+  'registries[1] (secret "s"): ecr and password_env both given: give only one', "a minting source and a password")
+fails_with("return { registries = { { secret = 's', server = 'h', ecr = {}, gcp = {} } } }",
+  'registries[1] (secret "s"): ecr and gcp both given: give only one', "two minting sources")
+fails_with("return { registries = { { secret = 's', server = 'h', ecr = { regoin = 'eu-west-1' } } } }",
+  'registries[1] (secret "s"): ecr.regoin: unknown setting', "a misspelt source setting")
+fails_with("return { registries = { { secret = 's', server = 'h', credential_helper = '' } } }",
+  'registries[1] (secret "s"): credential_helper: must be a non-empty string', "an empty helper name")
+fails_with("return { registries = { { secret = 's', server = 'h', gcp = {}, refresh_before = '2 hours' } } }",
+  'registries[1] (secret "s"): refresh_before: must be a whole number of seconds, or a duration like "2h", "90m", '
+  .. '"1h30m" or "3d"', "refresh_before that is no duration")
+fails_with("return { registries = { { secret = 's', server = 'h', gcp = {}, refresh_before = 0 } } }",
+  'registries[1] (secret "s"): refresh_before: must be a whole number of seconds, or a duration like "2h", "90m", '
+  .. '"1h30m" or "3d"', "refresh_before = 0")
+fails_with("return { registries = { { " .. ok_entry .. ", refresh_before = '2h' } } }",
+  'registries[1] (secret "ghcr"): refresh_before: only for a credential minted by credential_helper, docker_config, '
+  .. "ecr, gcp", "refresh_before on a static password")
+fails_with("return { registries = { { " .. ok_entry .. ", registry_ca_file = '/nonexistent/ca.pem' } } }",
+  'registries[1] (secret "ghcr"): registry_ca_file: cannot read /nonexistent/ca.pem: No such file or directory',
+  "an unreadable registry_ca_file")
+fails_with("return { registries = { { " .. ok_entry .. ", insecure_registry = 'yes' } } }",
+  'registries[1] (secret "ghcr"): insecure_registry: must be true or false, not string', "insecure_registry = 'yes'")
 
 local function command(argv)
   return string.format("return { registries = { { secret = 's', server = 'h', username = 'u', password_command = %s } } }",
