@@ -8,8 +8,10 @@
 -- makes it fail.
 -- Promised: never raises; returns a plan (namespaces nil or a list of
 -- strings, service_accounts a list of strings, secrets a non-empty list of
--- {name, registries = {{server, username, password, email}}}) or nil and a
--- non-empty message.
+-- {name, registries = {{server, username, email, password or source}}})
+-- or nil and a non-empty message. Sources (ecr, gcp, credential_helper,
+-- docker_config) are only checked here; they mint nothing until a Secret
+-- is written.
 local credentials = require "xcsreg.credentials"
 local config = require "xcsreg.config"
 
@@ -43,9 +45,11 @@ return function(input)
     assert(type(s.name) == "string", "a secret without a name")
     assert(#s.registries > 0, "a secret without registries")
     for _, r in ipairs(s.registries) do
-      for _, k in ipairs { "server", "username", "password", "email" } do
+      for _, k in ipairs { "server", "username", "email" } do
         assert(type(r[k]) == "string", "registry field " .. k .. " is not a string")
       end
+      -- a password now, or a source that mints one when the Secret is written
+      assert(type(r.password) == "string" or type(r.source) == "table", "neither a password nor a source")
     end
   end
 end
