@@ -167,8 +167,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	unsetenv("ALL_PROXY");
 
 	lua_State *L = fuzz_state();
-	luaL_dostring(L, "k8s = require 'k8s'");
-	lua_getglobal(L, "k8s");
+	fuzz_require(L, "k8s");
 	lua_getfield(L, -1, "client");
 	lua_createtable(L, 0, 3);
 	lua_pushstring(L, kubeconfig);

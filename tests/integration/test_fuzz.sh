@@ -5,7 +5,7 @@
 # once as there are CPUs: about a minute on 2 cores. Prints one "ok" line
 # per target that found no crash, with its number of executions.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 seconds=${FUZZ_SECONDS:-10}
 if ! command -v clang >/dev/null; then
 	echo "ok - fuzz: skipped: clang is not installed # SKIP"
