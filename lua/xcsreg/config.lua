@@ -138,8 +138,9 @@ local function check_entry(e, label, how)
 end
 
 -- Groups entries into Secrets (in order of first appearance) and reads every
--- password. `where(i)` names entry i for messages (or nil), `label` as above.
-local function build_secrets(entries, where, label)
+-- password, unless read is false. `where(i)` names entry i for messages (or
+-- nil), `label` as above.
+local function build_secrets(entries, where, label, read)
   local secrets, by_name, first = {}, {}, {}
   for i, e in ipairs(entries) do
     local s = by_name[e.secret]
@@ -160,7 +161,7 @@ local function build_secrets(entries, where, label)
                 insecure = e.insecure_registry, refresh_before = rotation.parse_duration(e.refresh_before) }
     if sources.kind(e) then
       r.source = e -- minted when the Secret is written (xcsreg.rotation)
-    else
+    elseif read ~= false then
       local key
       for k in pairs(credentials.sources) do
         if e[k] ~= nil then key = k end
@@ -202,7 +203,8 @@ end
 local function check_sa(v) return config.check_name(v, "ServiceAccount") end
 
 -- Loads and checks a site file. Returns the plan | nil, message.
-function config.load_file(path)
+-- opts.credentials = false: leave the passwords unread (for reports).
+function config.load_file(path, opts)
   local f, oerr = io.open(path)
   if not f then return nil, "cannot read site file " .. oerr end
   f:close()
@@ -241,7 +243,7 @@ function config.load_file(path)
       .. table.concat(sources.keys, ", "))
     if err then return nil, where(i) .. ": " .. err end
   end
-  plan.secrets, err = build_secrets(entries, where, label)
+  plan.secrets, err = build_secrets(entries, where, label, not (opts and opts.credentials == false))
   if not plan.secrets then return nil, err end
   return plan
 end
