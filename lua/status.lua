@@ -56,7 +56,7 @@ end
 local function when(t, now)
   if not t then return nil end
   local d = t - now
-  if d >= 0 then return "in " .. rotation.format_duration(d) end
+  if d > 0 then return "in " .. rotation.format_duration(d) end
   return rotation.format_duration(-d) .. " ago"
 end
 
