@@ -80,14 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lua_setfield(L, -2, "retries");
 	int status = fuzz_pcall(L, 1, 2);
 	if (status != LUA_OK) {
-		const char *msg = lua_tostring(L, -1);
-		/* GAP: kubeconfig.c use_exec encodes the cluster's exec extension
-		 * (spec.cluster.config) with json_encode_push, which raises on what
-		 * JSON cannot hold (.inf, .nan): k8s.client should return nil, err
-		 * naming the file and cluster. Remove this once it does. */
-		if (!fuzz_is_memory_error(L, status) &&
-		    !fuzz_known_gap(msg, "json.encode: ",
-		                    "k8s.client raises on an exec extension JSON cannot hold (.inf)"))
+		if (!fuzz_is_memory_error(L, status))
 			fuzz_fail("k8s.client raised: %s", lua_tostring(L, -1));
 	} else {
 		check_result(L, 2);
