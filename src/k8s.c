@@ -32,7 +32,6 @@
 
 #define MAX_FILE_SIZE (16 << 20)
 #define DEFAULT_CONCURRENCY 8 /* a map's requests in flight: gentle on a shared API server */
-#define MAX_CONCURRENCY 100
 #define MAX_QUOTED 1024       /* bytes of a non-Status body quoted in an error */
 
 /* ---- small helpers shared with kubeconfig.c and k8s_auth.c ---- */
@@ -520,9 +519,9 @@ static int opt_concurrency(lua_State *L, int idx, int dflt)
 	if (opt_get(L, idx, "concurrency", LUA_TNUMBER) != LUA_TNIL) {
 		int isint;
 		n = lua_tointegerx(L, -1, &isint);
-		luaL_argcheck(L, isint && n >= 1 && n <= MAX_CONCURRENCY, idx,
+		luaL_argcheck(L, isint && n >= 1 && n <= K8S_MAX_CONCURRENCY, idx,
 		              lua_pushfstring(L, "option 'concurrency' must be an integer from 1 to %d",
-		                              MAX_CONCURRENCY));
+		                              K8S_MAX_CONCURRENCY));
 	}
 	lua_pop(L, 1);
 	return (int)n;

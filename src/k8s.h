@@ -56,6 +56,7 @@ struct k8s_exec {
 };
 
 struct k8s_task; /* a coroutine of client:map (k8s_map.c) */
+#define K8S_MAX_CONCURRENCY 100
 
 struct k8s_client {
 	struct k8s_xfer x;        /* blocking requests */
@@ -63,8 +64,8 @@ struct k8s_client {
 
 	/* client:map (k8s_map.c); the tasks are allocated before their handles */
 	CURLM *multi;
-	struct k8s_task **tasks;
-	int ntasks;
+	struct k8s_task *tasks[K8S_MAX_CONCURRENCY];
+	int ntasks;               /* tasks made so far */
 	int concurrency;          /* coroutines of a map, unless it says otherwise */
 	int limit;                /* transfers in flight allowed now (halved on 429) */
 	int inflight;             /* transfers in the multi handle */

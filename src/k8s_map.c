@@ -120,40 +120,33 @@ void k8s_map_free(struct k8s_client *c)
 	for (int i = 0; i < c->ntasks; i++) {
 		xfer_free(&c->tasks[i]->x);
 		free(c->tasks[i]);
+		c->tasks[i] = NULL;
 	}
-	free(c->tasks);
-	c->tasks = NULL;
 	c->ntasks = 0;
 }
 
 /* Makes the multi handle and n tasks with their handles; raises on memory. */
-static void ensure_tasks(lua_State *L, struct k8s_client *c, int n)
+static int ensure_tasks(lua_State *L, struct k8s_client *c, int n)
 {
 	if (!c->multi) {
-		c->multi = curl_multi_init();
-		if (!c->multi)
-			luaL_error(L, "not enough memory");
+		if (!(c->multi = curl_multi_init()))
+			return luaL_error(L, "not enough memory");
 		curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	}
-	if (c->ntasks < n) {
-		struct k8s_task **tasks = realloc(c->tasks, (size_t)n * sizeof *tasks);
-		if (!tasks)
-			luaL_error(L, "not enough memory");
-		c->tasks = tasks;
-		while (c->ntasks < n) {
-			struct k8s_task *t = calloc(1, sizeof *t);
-			if (!t)
-				luaL_error(L, "not enough memory");
-			t->slot = c->ntasks;
-			c->tasks[c->ntasks++] = t;
-		}
+	for (; c->ntasks < n; c->ntasks++) {
+		struct k8s_task *t = calloc(1, sizeof *t);
+		if (!t)
+			return luaL_error(L, "not enough memory");
+		t->slot = c->ntasks;
+		c->tasks[c->ntasks] = t;
 	}
 	for (int i = 0; i < n; i++)
 		if (!c->tasks[i]->x.curl && !(c->tasks[i]->x.curl = curl_easy_init()))
-			luaL_error(L, "not enough memory");
+			return luaL_error(L, "not enough memory");
 	/* the pool: one connection per coroutine where HTTP/2 cannot multiplex */
 	curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)n);
 	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->ntasks + 1);
+	return 0;
 }
 
 struct k8s_task *k8s_map_task(lua_State *L, struct k8s_client *c)
