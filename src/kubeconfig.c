@@ -398,9 +398,9 @@ static int set_server(lua_State *L, struct k8s_client *c, const struct entry *e,
 	c->url_base = k8s_memdup(url, ulen);
 	c->host_header = host_header;
 	if (connect_to)
-		c->x.connect_to = curl_slist_append(NULL, connect_to);
+		c->connect_to = curl_slist_append(NULL, connect_to);
 	free(connect_to);
-	rc = c->url_base && c->host_header && c->x.connect_to ? 0 : -2;
+	rc = c->url_base && c->host_header && c->connect_to ? 0 : -2;
 done:
 	curl_free(host);
 	curl_free(port);
