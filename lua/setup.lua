@@ -30,7 +30,7 @@ local yaml = require "yaml"
 
 local EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 local LOCK_TIMEOUT = 30
-local CONCURRENCY, MAX_CONCURRENCY = 8, 100
+local CONCURRENCY, MAX_CONCURRENCY = 8, 100 -- as k8s.client's
 
 local flags = {
   { long = "config", arg = "FILE", help = "site file (also $XCSREG_CONFIG; default " .. config.DEFAULT_FILE .. ")" },
@@ -259,12 +259,13 @@ local function reconcile(client, ns, plan, work, report)
   return ok, false
 end
 
--- Every namespace of `list`, several at once (run_each), each reported
--- once those before it are: in namespace order, as soon as can be. An error
--- that concerns the whole cluster lets the namespaces under way finish and
+-- Every namespace of `list`, several at once (client:map: their requests
+-- go out concurrently, --concurrency at most), each reported once those
+-- before it are: in namespace order, as soon as can be. An error that
+-- concerns the whole cluster lets the namespaces under way finish and
 -- starts no other. Adds the expiries of the Secrets handled to `expiries`;
 -- returns the exit code.
-local function reconcile_all(client, list, plan, work, run_each, quiet, expiries)
+local function reconcile_all(client, list, plan, work, quiet, expiries)
   local suffix = work.dry_run and " (server dry run)" or ""
   local reports, printed, failed, stop = {}, 0, 0, false
   local function print_ready()
@@ -283,7 +284,7 @@ local function reconcile_all(client, list, plan, work, run_each, quiet, expiries
   end
   local order = {}
   for i = 1, #list do order[i] = i end
-  run_each(order, function(i)
+  client:map(order, function(i)
     local report = { lines = {}, expiries = {}, skipped = stop }
     if not stop then
       local ok, fatal = reconcile(client, list[i], plan, work, report)
@@ -301,15 +302,6 @@ local function reconcile_all(client, list, plan, work, run_each, quiet, expiries
     log.error("stopped: %d namespace(s) not handled (%s)", #skipped, table.concat(skipped, ", "))
   end
   return (failed > 0 or stop) and EXIT_FAILED or EXIT_OK
-end
-
--- fn(item) for every item, several at once: their requests on client go
--- out concurrently (client:map). Returns the results in the items' order.
-local function each(client, items, fn, concurrency)
-  if client.map then return client:map(items, fn, { concurrency = concurrency }) end
-  local results = {}
-  for i, item in ipairs(items) do results[i] = fn(item) end
-  return results
 end
 
 -- The run after the flags are parsed: returns the exit code. Keeps the lock
@@ -367,7 +359,8 @@ local function run(opts, rest, state)
     log.error("%s: waited %gs; nothing was done", holder, lock_timeout)
     return EXIT_LOCKED
   end
-  local client <close>, cerr = k8s.client { kubeconfig = opts.kubeconfig, context = opts.context }
+  local client <close>, cerr = k8s.client { kubeconfig = opts.kubeconfig, context = opts.context,
+                                            concurrency = concurrency }
   if not client then
     log.error("%s", tostring(cerr))
     return EXIT_USAGE
@@ -380,16 +373,15 @@ local function run(opts, rest, state)
   end
   local work = { adopt = opts.adopt, dry_run = dry_run == "server", force = opts["force-rotate"],
                  verify = not opts["no-verify"] and verifier() }
-  local function run_each(items, fn) return each(client, items, fn, concurrency) end
   if #list > 1 then
-    work.snapshot, err = snapshot.take(client, plan.service_accounts, run_each)
+    work.snapshot, err = snapshot.take(client, plan.service_accounts)
     if not work.snapshot then
       log.error("%s\nstopped: %d namespace(s) not handled (%s)", tostring(err), #list, table.concat(list, ", "))
       return EXIT_FAILED
     end
   end
 
-  local code = reconcile_all(client, list, plan, work, run_each, opts.quiet, state.expiries)
+  local code = reconcile_all(client, list, plan, work, opts.quiet, state.expiries)
   log.debug("%d request(s) to %s", client:stats().requests, client.server)
   return code
 end

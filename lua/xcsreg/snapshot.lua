@@ -32,17 +32,16 @@ function snapshot.cluster_wide(err)
 end
 
 -- Reads the managed Secrets and the ServiceAccounts named in
--- service_accounts across the cluster. each(items, fn) calls fn on every
--- item and returns the results in order (concurrently, from setup.lua).
--- Returns the snapshot, or nil and an error that concerns the whole cluster.
-function snapshot.take(client, service_accounts, each)
+-- service_accounts across the cluster, all at once. Returns the snapshot,
+-- or nil and an error that concerns the whole cluster.
+function snapshot.take(client, service_accounts)
   local reads = { { kind = "Secret", path = "/api/v1/secrets",
                     query = { labelSelector = secrets.MANAGED_BY .. "=xcsreg" } } }
   for _, name in ipairs(service_accounts) do
     reads[#reads + 1] = { kind = "ServiceAccount", name = name, path = "/api/v1/serviceaccounts",
                           query = { fieldSelector = "metadata.name=" .. name } }
   end
-  local answers = each(reads, function(r)
+  local answers = client:map(reads, function(r)
     local list, err = client:list(r.path, r.query)
     return { list = list, err = err }
   end)

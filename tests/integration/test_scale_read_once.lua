@@ -190,4 +190,17 @@ t.eq({ base64.decode(s5.data[".dockerconfigjson"]) == dockerconfig.encode { { se
   username = "robot$xnat", password = env.HARBOR_TOKEN } }, s5.metadata.annotations["someone/else"] },
   { true, "was here" }, "... and neither write is lost")
 
+-- ---- an API server that throttles: slower, still complete ----
+env.GHCR_TOKEN = "fake-ghcr-token-Ro1-rotated"
+lib.throttle(2, 1)
+lib.clear_log()
+status, out = lib.setup({ "--config", selected, "--concurrency", "8" }, { env = env })
+lib.throttle(100, 1)
+local changed = {}
+for _, ns in ipairs(namespaces) do changed[ns .. "/ghcr"] = "configured" end
+counts = tally()
+t.eq({ status, out, counts["PUT:200"] }, { 0, lines("unchanged", "unchanged", changed), N + 1 },
+  "throttled to 2 requests in flight: every Secret still written once, the output in order")
+t.ok((counts["PUT:429"] or 0) + (counts["GET:429"] or 0) > 0, "... and the throttle did answer 429")
+
 return t.done()
