@@ -193,6 +193,8 @@ t.eq({ base64.decode(s5.data[".dockerconfigjson"]) == dockerconfig.encode { { se
 -- ---- an API server that throttles: slower, still complete ----
 env.GHCR_TOKEN = "fake-ghcr-token-Ro1-rotated"
 lib.throttle(2, 1)
+-- the first two writes are slow: those sent meanwhile meet the throttle
+lib.fault({ method = "PUT", path_regex = "/secrets/ghcr$", count = 2, action = "delay", latency_ms = 500 })
 lib.clear_log()
 status, out = lib.setup({ "--config", selected, "--concurrency", "8" }, { env = env })
 lib.throttle(100, 1)
