@@ -12,7 +12,7 @@ if ! command -v clang >/dev/null; then
 	exit 0
 fi
 start=$SECONDS
-out=$(scripts/fuzz "$seconds" 2>&1)
+out=$(FUZZ_SEED=${FUZZ_SEED:-1} scripts/fuzz "$seconds" 2>&1)
 status=$?
 total=0
 while IFS= read -r line; do
