@@ -60,7 +60,7 @@ local cases = {
   { "syntax", "return {", ":1: unexpected symbol near <eof>" },
   { "not-table", 'return "x"', ": must return a table, not string" },
   { "unknown-top", "return { registry = {} }",
-    ': unknown key "registry" (known: namespaces, registries, service_accounts)' },
+    ': unknown key "registry" (known: all_namespaces, exclude_namespaces, namespace_selector, namespaces, registries, service_accounts)' },
   { "ns-string", 'return { namespaces = "x", registries = {} }', ": namespaces: must be a non-empty list of names" },
   { "ns-number", "return { namespaces = { 1 }, registries = {} }", ": namespaces[1]: must be a string, not number" },
   { "ns-invalid", 'return { namespaces = { "Team_A" }, registries = {} }',
