@@ -149,6 +149,9 @@ class Sim:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 60  # idle keep-alive connections are closed after this
+    # kube-apiserver (Go's net/http) sets TCP_NODELAY; without it the body,
+    # written after the headers, waits for the client's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
 
     def setup(self):
         super().setup()
