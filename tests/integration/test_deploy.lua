@@ -110,7 +110,9 @@ local runtime = cf:match("FROM debian:bookworm%-slim\nRUN apt%-get update && apt
 local pkgs = {}
 for p in (runtime or ""):gmatch("%S+") do pkgs[p] = true end
 t.ok(pkgs["ca-certificates"], "the image has CA certificates")
-local plain = os.getenv("XCSREG_PLAIN") or "./xcsreg"
+-- absolute, because the systemd unit check below puts it in ExecStart=
+local _, plain = proc.run { argv = { "realpath", os.getenv("XCSREG_PLAIN") or "./xcsreg" } }
+plain = plain:gsub("\n$", "")
 local _, ldd = proc.run { argv = { "ldd", plain } }
 local _, needed = proc.run { argv = { "objdump", "-p", plain } }
 for lib_name in needed:gmatch("NEEDED%s+(%S+)") do
