@@ -123,85 +123,11 @@ static const char *const request_options[] = {
     "headers", "insecure", "max_body", "method", "timeout", "url", NULL,
 };
 
-/* Raises naming the first key of the table at idx that is not in known. */
-static void check_option_keys(lua_State *L, int idx, const char *const known[])
-{
-	lua_pushnil(L);
-	while (lua_next(L, idx)) {
-		lua_pop(L, 1);
-		int ok = 0;
-		if (lua_type(L, -1) == LUA_TSTRING) {
-			const char *key = lua_tostring(L, -1);
-			for (int i = 0; known[i] && !ok; i++)
-				ok = strcmp(key, known[i]) == 0;
-		}
-		if (!ok) {
-			luaL_tolstring(L, -1, NULL);
-			luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", lua_tostring(L, -1)));
-		}
-	}
-}
-
-/* Pushes field key of the options table at idx; returns 1 if it is set, 0
- * if nil; raises if it is set to a value of another type. */
-static int opt_field(lua_State *L, int idx, const char *key, int type)
-{
-	int t = lua_getfield(L, idx, key);
-	if (t == LUA_TNIL)
-		return 0;
-	if (t != type)
-		luaL_argerror(L, idx, lua_pushfstring(L, "field '%s': %s expected, got %s", key,
-		                                      lua_typename(L, type), luaL_typename(L, -1)));
-	return 1;
-}
-
-/* Pushes field key, a string without NUL bytes (libcurl takes C strings),
- * and returns it, or NULL when unset. The string stays on the stack. */
-static const char *opt_cstring(lua_State *L, int idx, const char *key)
-{
-	if (!opt_field(L, idx, key, LUA_TSTRING))
-		return NULL;
-	size_t len;
-	const char *s = lua_tolstring(L, -1, &len);
-	if (strlen(s) != len)
-		luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' contains a NUL byte", key));
-	return s;
-}
-
-static int opt_boolean(lua_State *L, int idx, const char *key)
-{
-	int v = opt_field(L, idx, key, LUA_TBOOLEAN) && lua_toboolean(L, -1);
-	lua_pop(L, 1);
-	return v;
-}
-
-/* A positive number of seconds as milliseconds, or def seconds. */
+/* A positive number of seconds as libcurl's milliseconds. */
 static long opt_millis(lua_State *L, int idx, const char *key, double def)
 {
-	double v = def;
-	if (opt_field(L, idx, key, LUA_TNUMBER)) {
-		v = lua_tonumber(L, -1);
-		if (!(v > 0 && v <= 1e6))
-			luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' must be a positive number of seconds", key));
-	}
-	lua_pop(L, 1);
-	long ms = (long)(v * 1000);
+	long ms = (long)(opt_seconds(L, idx, key, def) * 1000);
 	return ms > 0 ? ms : 1;
-}
-
-/* A positive integer, or def. */
-static size_t opt_size(lua_State *L, int idx, const char *key, size_t def)
-{
-	size_t v = def;
-	if (opt_field(L, idx, key, LUA_TNUMBER)) {
-		int isint;
-		lua_Integer i = lua_tointegerx(L, -1, &isint);
-		if (!isint || i <= 0)
-			luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' must be a positive integer", key));
-		v = (size_t)i;
-	}
-	lua_pop(L, 1);
-	return v;
 }
 
 /* RFC 9110 token characters: method and header names. */
@@ -329,7 +255,7 @@ static int http_request(lua_State *L)
 {
 	struct http_handle *h = lua_touserdata(L, lua_upvalueindex(1));
 	luaL_checktype(L, 1, LUA_TTABLE);
-	check_option_keys(L, 1, request_options);
+	opt_check_keys(L, 1, request_options);
 	if (!h->curl)
 		return luaL_error(L, "the http module's handle is closed");
 

@@ -468,21 +468,6 @@ static const char *push_url(lua_State *L, struct k8s_client *c, int path, int qu
 
 /* ---- option tables ---- */
 
-/* Raises unless every key of the table at idx is one of names. */
-static void check_option_names(lua_State *L, int idx, const char *const names[])
-{
-	lua_pushnil(L);
-	while (lua_next(L, idx)) {
-		lua_pop(L, 1);
-		int known = 0;
-		if (lua_type(L, -1) == LUA_TSTRING)
-			for (const char *const *n = names; *n && !known; n++)
-				known = strcmp(lua_tostring(L, -1), *n) == 0;
-		if (!known)
-			luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -1, NULL)));
-	}
-}
-
 /* Pushes option name of the table at idx (0: no table, pushes nil); raises
  * unless it is nil or of the given type. Returns its type. */
 static int opt_get(lua_State *L, int idx, const char *name, int type)
@@ -539,7 +524,7 @@ static void check_write_opts(lua_State *L, int idx, struct write_opts *w, int is
 	if (lua_isnoneornil(L, idx))
 		return;
 	luaL_checktype(L, idx, LUA_TTABLE);
-	check_option_names(L, idx, is_delete ? delete_names : names);
+	opt_check_keys(L, idx, is_delete ? delete_names : names);
 	if (opt_get(L, idx, "dry_run", LUA_TBOOLEAN) != LUA_TNIL)
 		w->dry_run = lua_toboolean(L, -1);
 	if (!is_delete && opt_get(L, idx, "field_manager", LUA_TSTRING) != LUA_TNIL) {
@@ -629,7 +614,7 @@ static int k8s_client_new(lua_State *L)
 	if (!lua_isnoneornil(L, 1)) {
 		luaL_checktype(L, 1, LUA_TTABLE);
 		opts = 1;
-		check_option_names(L, 1, names);
+		opt_check_keys(L, 1, names);
 	}
 	struct k8s_options o = {0};
 	if (opt_get(L, opts, "kubeconfig", LUA_TSTRING) != LUA_TNIL)
@@ -767,7 +752,7 @@ static int client_request(lua_State *L)
 	                                    "query", NULL};
 	struct k8s_client *c = check_client(L);
 	luaL_checktype(L, 2, LUA_TTABLE);
-	check_option_names(L, 2, names);
+	opt_check_keys(L, 2, names);
 	struct k8s_req req = {0};
 	if (opt_get(L, 2, "method", LUA_TSTRING) == LUA_TNIL)
 		luaL_argerror(L, 2, "option 'method' is required");
@@ -837,7 +822,7 @@ static int client_map(lua_State *L)
 	if (!lua_isnoneornil(L, 4)) {
 		luaL_checktype(L, 4, LUA_TTABLE);
 		opts = 4;
-		check_option_names(L, 4, names);
+		opt_check_keys(L, 4, names);
 	}
 	int concurrency = opt_concurrency(L, opts, c->concurrency);
 	if (c->mapping)

@@ -461,71 +461,11 @@ static const char *const run_options[] = {
     "argv", "clear_env", "env", "max_output", "stderr", "stdin", "timeout", NULL,
 };
 
-/* Raises naming the first key of the table at idx that is not in known. */
-static void check_option_keys(lua_State *L, int idx, const char *const known[])
-{
-	lua_pushnil(L);
-	while (lua_next(L, idx)) {
-		lua_pop(L, 1);
-		int ok = 0;
-		if (lua_type(L, -1) == LUA_TSTRING) {
-			const char *key = lua_tostring(L, -1);
-			for (int i = 0; known[i] && !ok; i++)
-				ok = strcmp(key, known[i]) == 0;
-		}
-		if (!ok) {
-			luaL_tolstring(L, -1, NULL);
-			luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", lua_tostring(L, -1)));
-		}
-	}
-}
-
-/* Pushes field key of the options table at idx; returns 1 if it is set, 0
- * if nil; raises if it is set to a value of another type. */
-static int opt_field(lua_State *L, int idx, const char *key, int type)
-{
-	int t = lua_getfield(L, idx, key);
-	if (t == LUA_TNIL)
-		return 0;
-	if (t != type)
-		luaL_argerror(L, idx, lua_pushfstring(L, "field '%s': %s expected, got %s", key,
-		                                      lua_typename(L, type), luaL_typename(L, -1)));
-	return 1;
-}
-
 static const char *opt_string(lua_State *L, int idx, const char *key, const char *def)
 {
 	const char *s = opt_field(L, idx, key, LUA_TSTRING) ? lua_tostring(L, -1) : def;
 	lua_pop(L, 1);
 	return s;
-}
-
-/* A positive number, or def. */
-static double opt_seconds(lua_State *L, int idx, const char *key, double def)
-{
-	double v = def;
-	if (opt_field(L, idx, key, LUA_TNUMBER)) {
-		v = lua_tonumber(L, -1);
-		if (!(v > 0 && v <= 1e9))
-			luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' must be a positive number of seconds", key));
-	}
-	lua_pop(L, 1);
-	return v;
-}
-
-/* A positive integer, or def. */
-static size_t opt_size(lua_State *L, int idx, const char *key, size_t def)
-{
-	size_t v = def;
-	if (opt_field(L, idx, key, LUA_TNUMBER)) {
-		int isint;
-		lua_Integer i = lua_tointegerx(L, -1, &isint);
-		if (!isint || i <= 0)
-			luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' must be a positive integer", key));
-		v = (size_t)i;
-	}
-	lua_pop(L, 1);
-	return v;
 }
 
 /* Copies the strings of the argv list at tbl into a userdata it pushes: a
@@ -612,7 +552,7 @@ static int procl_run(lua_State *L)
 {
 	struct proc_spec spec = {0};
 	luaL_checktype(L, 1, LUA_TTABLE);
-	check_option_keys(L, 1, run_options);
+	opt_check_keys(L, 1, run_options);
 
 	if (!opt_field(L, 1, "argv", LUA_TTABLE))
 		luaL_argerror(L, 1, "field 'argv' must be a non-empty list of strings");
@@ -694,7 +634,7 @@ static int procl_lock(lua_State *L)
 	double timeout = 0;
 	if (!lua_isnoneornil(L, 2)) {
 		luaL_checktype(L, 2, LUA_TTABLE);
-		check_option_keys(L, 2, lock_options);
+		opt_check_keys(L, 2, lock_options);
 		timeout = opt_seconds(L, 2, "timeout", 0);
 	}
 	/* the handle exists before the fd, so a raise cannot leak it */

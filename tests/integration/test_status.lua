@@ -1,0 +1,110 @@
+-- needs: apisim
+-- status.lua: expiring, expired, unreferenced and missing Secrets, pods that
+-- cannot pull, exit codes for monitoring, JSON output; only reads.
+local dir = arg[0]:match("^(.*)/[^/]*$") or "."
+package.path = dir .. "/setupfixtures/?.lua;" .. package.path
+local t = require "test"
+local json = require "json"
+local proc = require "proc"
+local lib = require "setuplib"
+local rotation = require "xcsreg.rotation"
+local simctl = require "simctl"
+
+local T0 = 1700000000
+local PW = "fake-status-password"
+simctl.reset()
+simctl.namespace("apps")
+local site = lib.write("status-site.lua", [[
+return {
+  namespaces = { "apps" },
+  registries = {
+    { secret = "good", server = "good.example.test", username = "u", password_env = "PW" },
+    { secret = "third", server = "third.example.test", username = "u", password_env = "PW" },
+  },
+}]])
+
+local function status(args, opts)
+  opts = opts or {}
+  local argv = { lib.xcsreg, "run", "status.lua" }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  local env = { KUBECONFIG = simctl.dir .. "/" .. (opts.kubeconfig or "token.kubeconfig"),
+                HOME = lib.tmp, XCSREG_NOW = tostring(opts.now or T0) }
+  local st, out, err = proc.run { argv = argv, env = env, timeout = 60 }
+  assert(st, out)
+  return st, out, err
+end
+
+-- setup.lua makes "good" and "third"; then "third" is deleted behind its back
+local st = lib.setup({ "--config", site }, { env = { PW = PW, XCSREG_NOW = tostring(T0 - 3600) } })
+t.eq(st, 0, "setup.lua prepared the namespace")
+local code, out, err = status({ "--config", site })
+t.eq(code, 0, "all is well: exit 0 " .. err)
+t.ok(out:find("secret/good  good.example.test  rotated 1h0m ago  expires (no expiry known)", 1, true) ~= nil,
+  "a healthy Secret: its registry and when it was rotated", out)
+t.ok(out:find("all is well", 1, true) ~= nil, "and says all is well")
+
+simctl.clear_log()
+status({ "--config", site })
+local writes = 0
+for _, e in ipairs(simctl.log()) do
+  if e.method ~= "GET" then writes = writes + 1 end
+end
+t.eq(writes, 0, "status only reads")
+
+local function seed_secret(name, annotations)
+  return simctl.seed { apiVersion = "v1", kind = "Secret", type = "kubernetes.io/dockerconfigjson",
+    metadata = { name = name, namespace = "apps", annotations = annotations,
+                 labels = { ["app.kubernetes.io/managed-by"] = "xcsreg" } },
+    data = { [".dockerconfigjson"] = "eyJhdXRocyI6eyJlY3IuZXhhbXBsZS50ZXN0Ijp7InVzZXJuYW1lIjoiQVdTIiwicGFzc3dvcmQiOiJ4IiwiYXV0aCI6IlFWZFRPbmc9In19fQ==" } }
+end
+seed_secret("soon", { ["xcsreg.io/rotated-at"] = rotation.format_time(T0 - 10 * 3600),
+                      ["xcsreg.io/expires-at"] = rotation.format_time(T0 + 2 * 3600) })
+seed_secret("old", { ["xcsreg.io/rotated-at"] = rotation.format_time(T0 - 13 * 3600),
+                     ["xcsreg.io/expires-at"] = rotation.format_time(T0 - 20 * 60) })
+local third = lib.get("Secret", "apps", "third")
+proc.run { argv = { "kubectl", "--kubeconfig", simctl.dir .. "/token.kubeconfig", "--cache-dir", lib.tmp .. "/kc",
+                    "delete", "secret", "third", "-n", "apps" } }
+t.ok(third and lib.get("Secret", "apps", "third") == nil, "the wanted Secret 'third' is gone")
+
+simctl.seed { apiVersion = "v1", kind = "Pod", metadata = { name = "xnat-job-1", namespace = "apps" },
+  spec = { containers = { { name = "job", image = "ghcr.io/example/pipeline:1" } } },
+  status = { phase = "Pending", containerStatuses = { { name = "job", image = "ghcr.io/example/pipeline:1",
+    ready = false, restartCount = 0,
+    state = { waiting = { reason = "ImagePullBackOff", message = "Back-off pulling image" } } } } } }
+
+code, out, err = status({ "--config", site })
+t.eq(code, 1, "something needs attention: exit 1")
+local function has(s, name) t.ok(out:find(s, 1, true) ~= nil, name, out) end
+has("! secret/soon: expires in 2h0m", "a Secret expiring within 24h is reported with the time left")
+has("! secret/old: expired 20m ago", "an expired Secret is reported")
+has("! secret/soon: not in the imagePullSecrets of serviceaccount/default", "an unreferenced Secret is reported")
+has("! secret/third: missing (the site file wants it; run setup.lua)", "a wanted Secret that is missing is reported")
+has("! pod/xnat-job-1: container job cannot pull ghcr.io/example/pipeline:1: ImagePullBackOff: Back-off pulling image",
+  "a pod stuck in ImagePullBackOff is reported with its image and reason")
+t.ok(not (out .. err):find(PW, 1, true), "no password in the output")
+
+code, out = status({ "--config", site, "--warn-within", "1h", "-q" })
+t.ok(not out:find("expires in 2h0m", 1, true), "--warn-within 1h: two hours left is fine")
+t.ok(not out:find("secret/good", 1, true), "-q: healthy Secrets are not listed")
+t.eq(code, 1, "the other problems still give exit 1")
+
+code, out = status({ "--config", site, "-o", "json" })
+local doc = json.decode(out)
+t.eq(doc and doc.ok, false, "-o json: a document with ok = false")
+local ns = doc and doc.namespaces[1] or { pods = {}, secrets = {} }
+t.eq(ns.pods[1] and ns.pods[1].reason, "ImagePullBackOff", "-o json: the stuck pod's reason")
+local states = {}
+for _, s in ipairs(ns.secrets) do states[s.name] = s.state end
+t.eq(states, { good = "ok", old = "expired", soon = "expiring" }, "-o json: each Secret's state")
+
+code, _, err = status({ "--warn-within", "soon" })
+t.eq(code, 2, "a bad --warn-within is a usage error")
+t.ok(err:find('--warn-within: must be a whole number of seconds, or a duration like "2h"', 1, true) ~= nil,
+  "and says what a duration looks like", err)
+code = status({ "-o", "xml" })
+t.eq(code, 2, "an unknown output format is a usage error")
+
+code, out = status({ "-n", "apps" }, { kubeconfig = "alice.kubeconfig" })
+t.eq(code, 1, "without read rights: exit 1")
+t.ok(out:find("status.lua needs get/list on secrets", 1, true) ~= nil, "and the message says which rights", out)
+return t.done()
