@@ -12,6 +12,7 @@ local config = require "xcsreg.config"
 local json = require "json"
 local k8s = require "k8s"
 local log = require "log"
+local namespaces = require "xcsreg.namespaces"
 local rotation = require "xcsreg.rotation"
 local secrets = require "xcsreg.secrets"
 
@@ -189,7 +190,13 @@ local function main(...)
 
   local now = rotation.now()
   local reports, attention = {}, false
-  for _, ns in ipairs(plan.namespaces or { client.namespace }) do
+  local names, nerr = namespaces.resolve(client, plan)
+  if not names then
+    io.stderr:write("error: ", tostring(nerr), "\n")
+    client:close()
+    return EXIT_ATTENTION
+  end
+  for _, ns in ipairs(names) do
     local r, ierr = inspect(client, ns, plan, now, warn_within)
     if not r then
       r = { namespace = ns, error = tostring(ierr), secrets = {}, pods = {}, problems = {} }
