@@ -216,11 +216,16 @@ r = c:map(range(6), fn, { concurrency = 2 })
 took = now() - start
 t.eq(r, range(6), "429: every item succeeded")
 t.eq(c:stats().retries, 1, "429: one retry")
-t.ok(done_at[2] - start < 0.6, "429: the request already in flight was not held back",
-  string.format("done at %.2f", done_at[2] - start))
+-- whichever of the first two requests reached the server first was throttled
+local early, late = {}, {}
+for i = 1, 6 do
+  if done_at[i] - start < 0.6 then early[#early + 1] = i else late[#late + 1] = i end
+end
+t.ok(#early == 1 and early[1] <= 2, "429: the other request already in flight was not held back",
+  "done early: " .. table.concat(early, ", "))
 local held = true
-for i = 3, 6 do held = held and done_at[i] - start >= 0.95 end
-t.ok(held and done_at[1] - start >= 0.95, "429: the retry and every later request waited for Retry-After")
+for _, i in ipairs(late) do held = held and done_at[i] - start >= 0.95 end
+t.ok(#late == 5 and held, "429: the retry and every later request waited for Retry-After")
 -- after the pause, 5 requests of 200 ms one at a time: at least 1 s more
 t.ok(took >= 1.0 + 5 * 0.2 - 0.05, "429: afterwards one request in flight at a time",
   string.format("took %.2f", took))
@@ -273,8 +278,8 @@ scenario()
 r = c:map(range(4), function(i) local ns = c:get(NS_PATH) return ns and i end)
 t.eq(r, range(4), "401 inside a map: fresh token read, every request repeated")
 local statuses = {}
-for _, e in ipairs(simctl.log()) do statuses[#statuses + 1] = e.status end
-t.eq(statuses, { 401, 401, 401, 401, 200, 200, 200, 200 }, "401: each request repeated once")
+for _, e in ipairs(simctl.log()) do statuses[e.status] = (statuses[e.status] or 0) + 1 end
+t.eq(statuses, { [401] = 4, [200] = 4 }, "401: each request repeated once")
 t.eq(c:stats().retries, 4, "401: four retries")
 
 -- ---- closing the client with requests pending ----
