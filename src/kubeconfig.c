@@ -414,6 +414,7 @@ done:
 
 static int use_cluster(lua_State *L, struct k8s_client *c, const struct entry *e)
 {
+	luaL_checkstack(L, LUA_MINSTACK, "k8s.client");
 	const char *server, *ca_file, *ca_data, *tls_name, *proxy;
 	int insecure;
 	if (get_string(L, c, e, "server", &server, NULL) != 0 ||
@@ -456,6 +457,7 @@ static int use_cluster(lua_State *L, struct k8s_client *c, const struct entry *e
 /* Pushes spec.cluster of an ExecCredential (provideClusterInfo). */
 static void push_exec_cluster(lua_State *L, struct k8s_client *c, const struct entry *cl)
 {
+	luaL_checkstack(L, LUA_MINSTACK, "k8s.client");
 	static const char *const copied[] = {"tls-server-name", "proxy-url", NULL};
 	lua_newtable(L);
 	int t = lua_gettop(L);
@@ -511,6 +513,7 @@ static int encode_exec_info(lua_State *L)
 static int use_exec(lua_State *L, struct k8s_client *c, const struct entry *u, int ex_tbl,
                     const struct entry *cl)
 {
+	luaL_checkstack(L, LUA_MINSTACK, "k8s.client");
 	struct entry ex = *u;
 	ex.tbl = ex_tbl;
 	const char *api, *command, *hint, *mode;
@@ -606,6 +609,7 @@ static int use_exec(lua_State *L, struct k8s_client *c, const struct entry *u, i
 static int use_user(lua_State *L, struct k8s_client *c, const struct entry *u,
                     const struct entry *cl)
 {
+	luaL_checkstack(L, LUA_MINSTACK, "k8s.client");
 	if (lua_getfield(L, u->tbl, "auth-provider") == LUA_TTABLE) {
 		const char *name = lua_getfield(L, -1, "name") == LUA_TSTRING ? lua_tostring(L, -1) : "(unnamed)";
 		return entry_fail(c, u, "auth-provider %s is not supported; use an exec plugin "
@@ -687,6 +691,7 @@ static int use_user(lua_State *L, struct k8s_client *c, const struct entry *u,
 static int use_context(lua_State *L, struct k8s_client *c, const struct k8s_options *o, int m,
                        int files, const char *name)
 {
+	luaL_checkstack(L, LUA_MINSTACK, "k8s.client");
 	struct entry ctx, cl, u;
 	if (lua_rawlen(L, files) == 0)
 		return k8s_fail(c, "context \"%s\" does not exist: no kubeconfig file was found", name);
