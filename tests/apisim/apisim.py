@@ -111,6 +111,7 @@ class Sim:
         with self.lock:
             self.log = []
             self.faults = []
+            self.saved = {}  # name -> a copy of the store (POST /save, /restore)
             self.max_inflight = None
             self.throttle_retry = 1
             self.inflight = 0
@@ -129,6 +130,9 @@ class Sim:
                 if f.get("method") not in (None, "", "*") and f["method"].upper() != method:
                     continue
                 if f.get("path_regex") and not re.search(f["path_regex"], path):
+                    continue
+                if f["to_skip"] > 0:  # a matching request let through: the fault is for a later one
+                    f["to_skip"] -= 1
                     continue
                 f["remaining"] -= 1
                 return dict(f)
@@ -246,13 +250,13 @@ class APIHandler(Handler):
             return
         try:
             fault = sim.take_fault(self.command, path)
-            if fault and self.inject(fault, path, query, entry):
+            if fault and self.inject(fault, path, query, body, entry):
                 return
             entry["status"] = self.serve_api(path, query, body, entry)
         finally:
             sim.leave()
 
-    def inject(self, f, path, query, entry):
+    def inject(self, f, path, query, body, entry):
         """Apply a fault; True when the request has been answered (or dropped)."""
         if f.get("mutate") is not None:
             info = self.server.sim.api.request_info(k8s.Request("GET", path, {}, {}, b""))
@@ -269,6 +273,18 @@ class APIHandler(Handler):
             except OSError:
                 pass
             self.wfile = io.BytesIO()
+            return True
+        if action == "timeout":
+            # Carried out, but the answer never comes: what a client sees
+            # when a slow server finishes after the client stopped waiting.
+            self.wfile = io.BytesIO()
+            entry["status"] = self.serve_api(path, query, body, entry)
+            time.sleep(f.get("hold_ms", 5000) / 1000.0)
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             return True
         if action == "conflict":
             info = self.server.sim.api.request_info(k8s.Request("GET", path, {}, {}, b""))
@@ -391,6 +407,7 @@ class ControlHandler(Handler):
                 with sim.lock:
                     for f in faults:
                         f["remaining"] = int(f.get("count", 1))
+                        f["to_skip"] = int(f.get("skip", 0))
                         sim.faults.append(f)
                 return self.reply(200, {"faults": sim.faults})
             if route == ("GET", "/faults"):
@@ -405,6 +422,26 @@ class ControlHandler(Handler):
             if route == ("DELETE", "/log"):
                 with sim.lock:
                     sim.log = []
+                return self.reply(200, {"ok": True})
+            if route == ("GET", "/history"):
+                with api.lock:
+                    return self.reply(200, [h for h in api.history
+                                            if all(h[k] == q[k] for k in ("kind", "namespace", "name") if k in q)])
+            if route == ("DELETE", "/history"):
+                with api.lock:
+                    api.history = []
+                return self.reply(200, {"ok": True})
+            if route == ("POST", "/save"):
+                state = api.save_state()
+                with sim.lock:
+                    sim.saved[body["name"]] = state
+                return self.reply(200, {"ok": True})
+            if route == ("POST", "/restore"):
+                with sim.lock:
+                    state = sim.saved.get(body["name"])
+                if state is None:
+                    return self.reply(404, {"error": "no saved state %r" % body["name"]})
+                api.restore_state(state)
                 return self.reply(200, {"ok": True})
             if route == ("POST", "/throttle"):
                 with sim.lock:

@@ -140,6 +140,7 @@ class API:
         with self.lock:
             self.objects = {}   # (resource, namespace, name) -> canonical object
             self.owners = {}    # same key -> {unit tuple: {manager: "Apply"|"Update"}}
+            self.history = []   # every change to self.objects, in order (see record)
             self.rv = 100
             self.tokens = copy.deepcopy(self.default_tokens)
             self.grants = []
@@ -149,6 +150,35 @@ class API:
     def next_rv(self):
         self.rv += 1
         return str(self.rv)
+
+    def record(self, op, key, obj):
+        """Keeps each stored version (op "put") and each removal (op "delete"),
+        so that a test can check what every version of an object held, not
+        only the last one."""
+        resource, ns, name = key
+        self.history.append({"seq": len(self.history) + 1, "op": op, "kind": RESOURCES[resource][0],
+                             "namespace": ns, "name": name, "object": copy.deepcopy(obj)})
+
+    def store(self, key, obj):
+        self.objects[key] = obj
+        self.record("put", key, obj)
+
+    def remove(self, key):
+        obj = self.objects.pop(key, None)
+        self.owners.pop(key, None)
+        if obj is not None:
+            self.record("delete", key, obj)
+
+    def save_state(self):
+        """A copy of the store, for restore_state."""
+        with self.lock:
+            return copy.deepcopy((self.rv, self.objects, self.owners))
+
+    def restore_state(self, state):
+        """Puts the store back as save_state found it; the history starts anew."""
+        with self.lock:
+            self.rv, self.objects, self.owners = copy.deepcopy(state)
+            self.history = []
 
     def add_namespace(self, name, labels=None, default_sa=True):
         with self.lock:
@@ -178,7 +208,7 @@ class API:
         meta["creationTimestamp"] = meta.get("creationTimestamp") or now()
         meta["resourceVersion"] = self.next_rv()
         obj = encode_for(kind, obj)
-        self.objects[(resource, ns, name)] = obj
+        self.store((resource, ns, name), obj)
         return obj
 
     def store_update(self, key, obj):
@@ -190,7 +220,7 @@ class API:
         if gojson.marshal(obj) == gojson.marshal(old):
             return old
         obj["metadata"]["resourceVersion"] = self.next_rv()
-        self.objects[key] = obj
+        self.store(key, obj)
         return obj
 
     def list_objects(self, kind=None, namespace=None):
@@ -738,8 +768,7 @@ class API:
                                "AdditionalErrorMsg: Precondition failed: %s in precondition: %s, %s in object meta: %s"
                                % (storage_key, field, want, field, have))
         if not opts.dry:
-            del self.objects[key]
-            self.owners.pop(key, None)
+            self.remove(key)
         kind = obj["kind"]
         if kind == "Secret":
             return Result(200, status_obj("Success", details=details(info.name, kind="secrets",
@@ -747,7 +776,7 @@ class API:
         if kind == "Namespace":
             if not opts.dry:
                 for k in [k for k in self.objects if k[1] == info.name]:
-                    del self.objects[k]
+                    self.remove(k)
             gone = copy.deepcopy(obj)
             gone["metadata"]["deletionTimestamp"] = now()
             gone["spec"] = obj["spec"]
@@ -771,8 +800,7 @@ class API:
         for item in listed["items"]:
             key = (info.resource, item["metadata"].get("namespace", ""), item["metadata"]["name"])
             if not opts.dry:
-                self.objects.pop(key, None)
-                self.owners.pop(key, None)
+                self.remove(key)
                 if info.resource == "serviceaccounts" and key[2] == "default":
                     self.ensure_default_sa(key[1])
             gone.append(item)
