@@ -265,6 +265,7 @@ class APIHandler(Handler):
         if f.get("latency_ms"):
             time.sleep(f["latency_ms"] / 1000.0)
         action = f.get("action") or ("status" if f.get("status") else "none")
+        entry["fault"] = action
         if action == "drop":
             entry["status"] = "dropped"
             self.close_connection = True

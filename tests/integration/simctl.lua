@@ -54,8 +54,9 @@ function simctl.grant(g) return call("POST", "/grant", g) end
 -- Adds a bearer token for a user.
 function simctl.user(name, token) return call("POST", "/users", { name = name, token = token }) end
 
--- fault{method =, path_regex =, count =, status =, retry_after =, body =,
---       content_type =, latency_ms =, action = "status"|"drop"|"delay"|"conflict"}
+-- fault{method =, path_regex =, skip =, count =, status =, retry_after =, body =,
+--       content_type =, latency_ms =, hold_ms =,
+--       action = "status"|"drop"|"delay"|"conflict"|"timeout"}
 function simctl.fault(f) return call("POST", "/faults", f) end
 function simctl.clear_faults() return call("DELETE", "/faults") end
 
@@ -76,6 +77,16 @@ function simctl.log()
   return log
 end
 function simctl.clear_log() return call("DELETE", "/log") end
+
+-- Every change to the store since the last reset, restore or clear_history:
+-- {seq, op = "put"|"delete", kind, namespace, name, object}...
+function simctl.history() return call("GET", "/history") end
+function simctl.clear_history() return call("DELETE", "/history") end
+
+-- Keeps a copy of the store under a name; restore puts it back (and starts
+-- the history anew).
+function simctl.save(name) return call("POST", "/save", { name = name }) end
+function simctl.restore(name) return call("POST", "/restore", { name = name }) end
 
 -- Answers 429 (text/plain, Retry-After) beyond max_inflight concurrent requests.
 function simctl.throttle(max_inflight, retry_after)
