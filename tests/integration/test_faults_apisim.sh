@@ -25,7 +25,8 @@ ctl DELETE /log >/dev/null
 ctl POST /faults '{"skip":2,"status":500}' >/dev/null
 got="$(code GET "$NS/serviceaccounts/default") $(code GET "$NS/secrets/none") $(code GET "$NS/serviceaccounts/default") $(code GET "$NS/serviceaccounts/default")"
 expect_eq "skip 2: the third API request fails, the others do not" "200 404 500 200" "$got"
-expect_eq "the log shows it" "200 404 500 200" "$(statuses)"
+expect_eq "the log shows it, and marks the request the fault applied to" "200 404 500 200|- - status -" \
+	"$(statuses)|$(ctl GET /log | jget '" ".join(e.get("fault", "-") for e in d)')"
 ctl POST /faults '{"method":"POST","skip":1,"count":2,"status":503,"retry_after":1}' >/dev/null
 s='{"metadata":{"name":"NAME"},"stringData":{"k":"v"}}'
 got="$(code GET "$NS/secrets/s1") $(code POST "$NS/secrets" "${s/NAME/s1}") $(code GET "$NS/secrets/s1") $(code POST "$NS/secrets" "${s/NAME/s2}") $(code POST "$NS/secrets" "${s/NAME/s3}") $(code POST "$NS/secrets" "${s/NAME/s4}")"

@@ -119,14 +119,15 @@ faultlib.refs = refs
 
 -- What went wrong in the history since `before` (faultlib.state()), as a
 -- list of messages: a ServiceAccount version without an entry it had
--- before (or with one twice, or one naming a Secret that did not exist
--- then), a ServiceAccount or Secret deleted, a Secret version empty or
+-- before the run (first, in order) or in its version before (nothing here
+-- removes entries: one gone is a lost update), or with one twice, or one
+-- naming a Secret that did not exist then, a ServiceAccount or Secret deleted, a Secret version empty or
 -- holding data other than one of allowed["ns/name"] (a set of base64
 -- values; Secrets not in it are not xcsreg's and must not change at all).
 function faultlib.violations(history, before, allowed)
   local found = {}
   local function bad(fmt, ...) found[#found + 1] = string.format(fmt, ...) end
-  local exists = {}
+  local exists, last = {}, {} -- last["ns/sa"]: the entries of its version before
   for key in pairs(before.Secret) do exists[key] = true end
   for _, h in ipairs(history) do
     local key = h.namespace .. "/" .. h.name
@@ -147,19 +148,27 @@ function faultlib.violations(history, before, allowed)
       if old and old.metadata.uid ~= h.object.metadata.uid then bad("#%d: Secret %s replaced (new uid)", h.seq, key) end
       exists[key] = true
     elseif h.kind == "ServiceAccount" then
-      local names, seen = refs(h.object), {}
-      local had = before.ServiceAccount[key] and refs(before.ServiceAccount[key]) or {}
-      for i, name in ipairs(had) do
-        if names[i] ~= name then bad("#%d: ServiceAccount %s lost entry %s (now %s)", h.seq, key, name,
-          table.concat(names, ",")) end
-      end
+      local names, listed = refs(h.object), {}
       for _, name in ipairs(names) do
-        if seen[name] then bad("#%d: ServiceAccount %s lists %s twice", h.seq, key, name) end
-        seen[name] = true
+        if listed[name] then bad("#%d: ServiceAccount %s lists %s twice", h.seq, key, name) end
+        listed[name] = true
         if not exists[h.namespace .. "/" .. name] then
           bad("#%d: ServiceAccount %s lists %s, a Secret that does not exist", h.seq, key, name)
         end
       end
+      local had = before.ServiceAccount[key] and refs(before.ServiceAccount[key]) or {}
+      for i, name in ipairs(had) do
+        if names[i] ~= name then
+          bad("#%d: ServiceAccount %s lost its entry %s, or moved it (now %s)", h.seq, key, name, table.concat(names, ","))
+        end
+      end
+      for _, name in ipairs(last[key] or {}) do
+        if not listed[name] then
+          bad("#%d: ServiceAccount %s lost entry %s of its version before (now %s)", h.seq, key, name,
+            table.concat(names, ","))
+        end
+      end
+      last[key] = names
     end
   end
   return found
