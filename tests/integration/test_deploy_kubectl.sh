@@ -5,7 +5,7 @@
 # needs API discovery to map kinds to resources, and kubectl has no offline
 # mode, so deployfixtures/discovery.py serves discovery (only) on loopback.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok - $1"; }
 not_ok() { fail=$((fail + 1)); echo "not ok - $1"; shift; printf '#   %s\n' "$@"; }
@@ -46,7 +46,8 @@ for f in scripts/k8s/*.yaml; do
 	out=$(dry_run "$f")
 	expect_eq "kubectl create --dry-run=client accepts $name" "${want[$name]:-(a manifest this test does not know)}" "$out"
 done
-expect_eq "every manifest is checked" "5" "$(ls scripts/k8s/*.yaml | wc -l)"
+manifests=(scripts/k8s/*.yaml)
+expect_eq "every manifest is checked" "5" "${#manifests[@]}"
 
 # The check can fail: a kind the API does not have, and a document without one.
 sed 's/^kind: CronJob$/kind: CronJobs/' scripts/k8s/cronjob.yaml >"$work/bad-kind.yaml"
