@@ -25,7 +25,7 @@ LIB_OBJS = $(patsubst src/%.c,$(O)/%.o,$(filter-out src/main.c,$(SRCS))) $(O)/lu
 LUA_FILES = $(sort $(shell find lua -name '*.lua'))
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/unit/%,$(sort $(wildcard tests/unit/test_*.c)))
 
-.PHONY: all deps install demo test unit-tests clean lint
+.PHONY: all deps install demo test unit-tests clean lint fuzz
 all: $(BIN)
 
 $(BIN): $(O)/main.o $(LIB_OBJS)
@@ -62,12 +62,18 @@ demo: deps
 	scripts/demo
 
 test: deps
+	$(MAKE) all
 	$(MAKE) SAN=1 all unit-tests
 	scripts/lint
-	XCSREG=build/san/xcsreg UNIT_DIR=build/san/unit tests/run
+	XCSREG=build/san/xcsreg XCSREG_PLAIN=$(CURDIR)/xcsreg UNIT_DIR=build/san/unit tests/run
 
 lint: deps
 	scripts/lint
+
+# Long fuzzing runs (make test fuzzes each target for a few seconds).
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	scripts/fuzz $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build xcsreg

@@ -12,6 +12,8 @@ local config = require "xcsreg.config"
 local json = require "json"
 local k8s = require "k8s"
 local log = require "log"
+local namespaces = require "xcsreg.namespaces"
+local rotation = require "xcsreg.rotation"
 local status = require "xcsreg.status"
 
 local EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -58,9 +60,10 @@ local function usage_error(msg)
   return EXIT_USAGE
 end
 
--- What the site file wants (nil without one): the ServiceAccounts, and each
--- Secret's name and registry servers.
-local function load_wanted(opts)
+-- The plan of the site file, its passwords left unread (a report needs
+-- none, and minting one would be a write), or a plan wanting nothing in
+-- particular when there is no site file.
+local function load_plan(opts)
   local path = opts.config or os.getenv("XCSREG_CONFIG")
   if not path then
     local f = io.open(config.DEFAULT_FILE)
@@ -68,26 +71,22 @@ local function load_wanted(opts)
     f:close()
     path = config.DEFAULT_FILE
   end
-  local plan, err = config.load_file(path)
-  if not plan then return nil, err end
-  local secrets = {}
-  for i, s in ipairs(plan.secrets) do
-    local servers = {}
-    for j, r in ipairs(s.registries) do servers[j] = r.server end
-    secrets[i] = { name = s.name, servers = servers }
-  end
-  return { namespaces = plan.namespaces, service_accounts = plan.service_accounts, secrets = secrets }
+  return config.load_file(path, { credentials = false })
 end
 
--- The clock: XCSREG_NOW (epoch seconds) stands in for it in tests.
-local function now()
-  local fake = os.getenv("XCSREG_NOW")
-  if not fake then return os.time() end
-  local t = math.tointeger(tonumber(fake))
-  if not t or not fake:find("^%d+$") then
-    return nil, string.format('XCSREG_NOW: want seconds since 1970-01-01 UTC, not "%s"', fake)
+-- What the plan wants of each namespace: the ServiceAccounts, and each
+-- Secret's name and registry servers (nil without a site file).
+local function wanted(plan)
+  local want = { service_accounts = plan.service_accounts }
+  if plan.secrets then
+    want.secrets = {}
+    for i, s in ipairs(plan.secrets) do
+      local servers = {}
+      for j, r in ipairs(s.registries) do servers[j] = r.server end
+      want.secrets[i] = { name = s.name, servers = servers }
+    end
   end
-  return t
+  return want
 end
 
 local function main(...)
@@ -107,14 +106,14 @@ local function main(...)
     return usage_error(string.format('--output: must be "text" or "json", not "%s"', output))
   end
   local warn_text = opts["warn-within"] or DEFAULT_WARN
-  local warn_within, derr = status.parse_duration(warn_text)
+  local warn_within, derr = rotation.parse_duration(math.tointeger(tonumber(warn_text)) or warn_text)
   if not warn_within then return usage_error("--warn-within: " .. derr) end
-  local t, terr = now()
-  if not t then return usage_error(terr) end
+  local clock_err = rotation.check_clock()
+  if clock_err then return usage_error(clock_err) end
 
-  local want, err = load_wanted(opts)
-  if want then want, err = config.override(want, opts.namespace, opts["service-account"]) end
-  if not want then
+  local plan, err = load_plan(opts)
+  if plan then plan, err = config.override(plan, opts.namespace, opts["service-account"]) end
+  if not plan then
     log.error("%s", err)
     return EXIT_USAGE
   end
@@ -124,16 +123,21 @@ local function main(...)
     log.error("%s", tostring(cerr))
     return EXIT_USAGE
   end
-  local ctx = { now = t, warn_within = warn_within, warn_text = warn_text }
-  local namespaces = want.namespaces or { client.namespace }
+  local list, nerr = namespaces.resolve(client, plan)
+  if not list then
+    log.error("%s", nerr)
+    return EXIT_PROBLEMS
+  end
+  local want = wanted(plan)
+  local ctx = { now = rotation.now(), warn_within = warn_within, warn_text = warn_text }
   local reports = {}
-  for i, ns in ipairs(namespaces) do
+  for i, ns in ipairs(list) do
     local report = status.namespace(client, ns, want, ctx)
     reports[#reports + 1] = report
     for _, e in ipairs(report.errors) do log.error("%s", e) end
     if report.fatal then
-      if i < #namespaces then
-        log.error("stopped: %d namespace(s) not checked (%s)", #namespaces - i, table.concat(namespaces, ", ", i + 1))
+      if i < #list then
+        log.error("stopped: %d namespace(s) not checked (%s)", #list - i, table.concat(list, ", ", i + 1))
       end
       break
     end

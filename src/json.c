@@ -476,7 +476,7 @@ void json_encode_push(lua_State *L, int idx)
 
 /* ---- Decoding ---- */
 
-enum lex_problem { LEX_OK, LEX_INVALID, LEX_DEEP, LEX_RANGE };
+enum lex_problem { LEX_OK, LEX_INVALID, LEX_DEEP, LEX_RANGE, LEX_NOMEM };
 
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
@@ -581,19 +581,23 @@ static enum lex_problem lex_number(const unsigned char *s, size_t len, size_t *i
 		return LEX_INVALID;
 	}
 	/* Past the range of a double cJSON would store inf, which JSON cannot
-	 * express. Longer tokens than cJSON's 63-byte copy fail there anyway. */
-	size_t start = *i;
+	 * express; so would it for a token of any length. */
+	size_t start = *i, n = p - start;
 	*i = p;
-	char num[64];
-	if (p - start < sizeof num) {
-		char point = localeconv()->decimal_point[0];
-		for (size_t k = start; k < p; k++)
-			num[k - start] = s[k] == '.' ? point : (char)s[k];
-		num[p - start] = '\0';
-		if (isinf(strtod(num, NULL))) {
-			*i = start;
-			return LEX_RANGE;
-		}
+	char small[64];
+	char *num = n < sizeof small ? small : malloc(n + 1);
+	if (!num)
+		return LEX_NOMEM;
+	char point = localeconv()->decimal_point[0];
+	for (size_t k = 0; k < n; k++)
+		num[k] = s[start + k] == '.' ? point : (char)s[start + k];
+	num[n] = '\0';
+	int inf = isinf(strtod(num, NULL));
+	if (num != small)
+		free(num);
+	if (inf) {
+		*i = start;
+		return LEX_RANGE;
 	}
 	return LEX_OK;
 }
@@ -841,6 +845,8 @@ int json_decode_push(lua_State *L, const char *text, size_t len, char *msg, size
 				what = "JSON nesting too deep";
 			else if (problem == LEX_RANGE)
 				what = "JSON number out of range";
+			else if (problem == LEX_NOMEM)
+				what = "not enough memory to check a JSON number";
 		} else {
 			pos = cjson_pos;
 		}

@@ -1,12 +1,14 @@
 /*
  * k8s.c: the 'k8s' module, a Kubernetes API client for Lua scripts.
  *
- * A client is a userdata holding one curl easy handle (so one kept-alive
- * connection, HTTP/2 where the server offers it), its configuration
- * (kubeconfig.c) and its credentials (k8s_auth.c). This file turns Lua
- * calls into requests (URLs, bodies, options), hands them to
- * k8s_run_request (k8s_transfer.c: send, judge, retry) and turns the
- * outcome into Lua values.
+ * A client is a userdata holding a curl easy handle for blocking requests
+ * (one kept-alive connection, HTTP/2 where the server offers it), the
+ * machinery of client:map (k8s_map.c: coroutines whose requests go out
+ * concurrently), its configuration (kubeconfig.c) and its credentials
+ * (k8s_auth.c). This file turns Lua calls into requests (URLs, bodies,
+ * options), hands them to k8s_run_request (k8s_transfer.c: send, judge,
+ * retry) or, inside a map, to k8s_map_request, and turns the outcome into
+ * Lua values.
  *
  * Expected failures come back as nil, err where err is a table
  * {code, reason, message, details, status, retries} whose __tostring reads
@@ -29,6 +31,7 @@
 #define ERROR_MT "xcsreg.k8s.Error"
 
 #define MAX_FILE_SIZE (16 << 20)
+#define DEFAULT_CONCURRENCY 8 /* a map's requests in flight: gentle on a shared API server */
 #define MAX_QUOTED 1024       /* bytes of a non-Status body quoted in an error */
 
 /* ---- small helpers shared with kubeconfig.c and k8s_auth.c ---- */
@@ -157,7 +160,7 @@ static void push_body(lua_State *L, const struct k8s_xfer *x)
 }
 
 /* Pushes the error table {reason, message[, retries]} without a code. */
-static int push_fail(lua_State *L, struct k8s_client *c, const char *reason, int retries)
+static int push_fail(lua_State *L, const struct k8s_client *c, const char *reason, int retries)
 {
 	lua_pushnil(L);
 	lua_createtable(L, 0, 3);
@@ -195,10 +198,10 @@ static const char *reason_for_code(long code)
 	return "Unknown";
 }
 
-/* Pushes the error table for an HTTP error response in c->x. */
-static void push_status_error(lua_State *L, struct k8s_client *c, long code, int retries)
+/* Pushes the error table for an HTTP error response in x. */
+static void push_status_error(lua_State *L, const struct k8s_xfer *x, long code, int retries)
 {
-	push_body(L, &c->x);
+	push_body(L, x);
 	int body = lua_gettop(L);
 	int is_status = lua_istable(L, body) && lua_getfield(L, body, "kind") == LUA_TSTRING &&
 	                strcmp(lua_tostring(L, -1), "Status") == 0;
@@ -256,27 +259,33 @@ static void push_status_error(lua_State *L, struct k8s_client *c, long code, int
 	lua_remove(L, body); /* err */
 }
 
-/* Pushes obj, or nil, err, for the API methods. */
-static int push_api_result(lua_State *L, struct k8s_client *c, const struct k8s_attempt *a,
-                           int retries)
+/* k8s_finish for the API methods: obj, or nil, err. */
+static int finish_api(lua_State *L, struct k8s_client *c, const struct k8s_call *call,
+                      const struct k8s_xfer *x, int ok)
 {
-	if (a->status >= 200 && a->status < 300) {
-		push_body(L, &c->x);
+	if (ok != 0)
+		return push_fail(L, c, call->reason, call->retries);
+	if (call->a.status >= 200 && call->a.status < 300) {
+		push_body(L, x);
 		return 1;
 	}
 	lua_pushnil(L);
-	push_status_error(L, c, a->status, retries);
+	push_status_error(L, x, call->a.status, call->retries);
 	return 2;
 }
 
-static int api_call(lua_State *L, struct k8s_client *c, const struct k8s_req *req)
+/* Sends req and returns what finish pushes: blocking, or, from a coroutine
+ * of a map of c, yielding until the answer is in. */
+static int send_request(lua_State *L, struct k8s_client *c, const struct k8s_req *req,
+                        k8s_finish finish)
 {
-	struct k8s_attempt a;
-	int retries;
-	const char *reason;
-	if (k8s_run_request(L, c, req, &a, &retries, &reason) != 0)
-		return push_fail(L, c, reason, retries);
-	return push_api_result(L, c, &a, retries);
+	struct k8s_task *t = k8s_map_task(L, c);
+	if (t)
+		return k8s_map_request(L, c, t, req, finish);
+	struct k8s_call call;
+	k8s_call_init(c, &call, req);
+	int ok = k8s_run_request(L, c, &call);
+	return finish(L, c, &call, &c->x, ok);
 }
 
 /* Pushes the response headers as {lower-case name = value}, repeated ones
@@ -459,21 +468,6 @@ static const char *push_url(lua_State *L, struct k8s_client *c, int path, int qu
 
 /* ---- option tables ---- */
 
-/* Raises unless every key of the table at idx is one of names. */
-static void check_option_names(lua_State *L, int idx, const char *const names[])
-{
-	lua_pushnil(L);
-	while (lua_next(L, idx)) {
-		lua_pop(L, 1);
-		int known = 0;
-		if (lua_type(L, -1) == LUA_TSTRING)
-			for (const char *const *n = names; *n && !known; n++)
-				known = strcmp(lua_tostring(L, -1), *n) == 0;
-		if (!known)
-			luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -1, NULL)));
-	}
-}
-
 /* Pushes option name of the table at idx (0: no table, pushes nil); raises
  * unless it is nil or of the given type. Returns its type. */
 static int opt_get(lua_State *L, int idx, const char *name, int type)
@@ -503,6 +497,21 @@ static long opt_millis(lua_State *L, int idx, const char *name, double dflt)
 	return ms > 0 ? ms : 1;
 }
 
+/* The option concurrency of the table at idx (0: none), or dflt. */
+static int opt_concurrency(lua_State *L, int idx, int dflt)
+{
+	lua_Integer n = dflt;
+	if (opt_get(L, idx, "concurrency", LUA_TNUMBER) != LUA_TNIL) {
+		int isint;
+		n = lua_tointegerx(L, -1, &isint);
+		luaL_argcheck(L, isint && n >= 1 && n <= K8S_MAX_CONCURRENCY, idx,
+		              lua_pushfstring(L, "option 'concurrency' must be an integer from 1 to %d",
+		                              K8S_MAX_CONCURRENCY));
+	}
+	lua_pop(L, 1);
+	return (int)n;
+}
+
 /* Reads the write options at idx (none or nil: defaults). */
 static void check_write_opts(lua_State *L, int idx, struct write_opts *w, int is_apply,
                              int is_delete)
@@ -515,7 +524,7 @@ static void check_write_opts(lua_State *L, int idx, struct write_opts *w, int is
 	if (lua_isnoneornil(L, idx))
 		return;
 	luaL_checktype(L, idx, LUA_TTABLE);
-	check_option_names(L, idx, is_delete ? delete_names : names);
+	opt_check_keys(L, idx, is_delete ? delete_names : names);
 	if (opt_get(L, idx, "dry_run", LUA_TBOOLEAN) != LUA_TNIL)
 		w->dry_run = lua_toboolean(L, -1);
 	if (!is_delete && opt_get(L, idx, "field_manager", LUA_TSTRING) != LUA_TNIL) {
@@ -531,16 +540,21 @@ static void check_write_opts(lua_State *L, int idx, struct write_opts *w, int is
 
 /* ---- the client ---- */
 
-static void client_free(struct k8s_client *c)
+void k8s_client_free(struct k8s_client *c)
 {
+	k8s_map_free(c);
 	if (c->x.curl) {
 		curl_easy_cleanup(c->x.curl);
 		c->x.curl = NULL;
 	}
+	if (c->share) { /* after every handle using it: closes the pooled connections */
+		curl_share_cleanup(c->share);
+		c->share = NULL;
+	}
 	curl_slist_free_all(c->x.headers); /* may hold the Authorization header */
 	c->x.headers = NULL;
-	curl_slist_free_all(c->x.connect_to);
-	c->x.connect_to = NULL;
+	curl_slist_free_all(c->connect_to);
+	c->connect_to = NULL;
 	k8s_wipe(&c->x.body.data, c->x.body.cap); /* may hold Secret data */
 	c->x.body.len = c->x.body.cap = 0;
 	free(c->x.head.data);
@@ -567,7 +581,7 @@ static void client_free(struct k8s_client *c)
 static struct k8s_client *check_client(lua_State *L)
 {
 	struct k8s_client *c = luaL_checkudata(L, 1, CLIENT_MT);
-	if (!c->x.curl)
+	if (c->closed || !c->x.curl)
 		luaL_error(L, "attempt to use a closed k8s client");
 	return c;
 }
@@ -594,13 +608,13 @@ static void push_body_arg(lua_State *L, int idx)
 static int k8s_client_new(lua_State *L)
 {
 	static const char *const names[] = {
-	    "connect_timeout", "context", "in_cluster_dir", "kubeconfig", "namespace",
+	    "concurrency", "connect_timeout", "context", "in_cluster_dir", "kubeconfig", "namespace",
 	    "request_timeout", "retries", "retry_max_time", "user_agent", NULL};
 	int opts = 0;
 	if (!lua_isnoneornil(L, 1)) {
 		luaL_checktype(L, 1, LUA_TTABLE);
 		opts = 1;
-		check_option_names(L, 1, names);
+		opt_check_keys(L, 1, names);
 	}
 	struct k8s_options o = {0};
 	if (opt_get(L, opts, "kubeconfig", LUA_TSTRING) != LUA_TNIL)
@@ -623,6 +637,7 @@ static int k8s_client_new(lua_State *L)
 		luaL_argcheck(L, isint && retries >= 0 && retries <= 100, opts,
 		              "option 'retries' must be an integer from 0 to 100");
 	}
+	int concurrency = opt_concurrency(L, opts, DEFAULT_CONCURRENCY);
 	double retry_max_time = 60;
 	if (opt_get(L, opts, "retry_max_time", LUA_TNUMBER) != LUA_TNIL) {
 		retry_max_time = lua_tonumber(L, -1);
@@ -639,11 +654,12 @@ static int k8s_client_new(lua_State *L)
 	c->request_timeout_ms = request_ms;
 	c->max_retries = (int)retries;
 	c->retry_max_time = retry_max_time;
+	c->concurrency = c->limit = concurrency;
 	c->rng = ((unsigned long long)time(NULL) << 20) ^ (unsigned long long)(uintptr_t)c ^
 	         (unsigned long long)getpid() ^ 0x9E3779B97F4A7C15ULL;
 	c->user_agent = strdup(user_agent);
 	c->x.curl = curl_easy_init();
-	if (!c->user_agent || !c->x.curl)
+	if (!c->user_agent || !c->x.curl || k8s_share_init(c) != 0)
 		return luaL_error(L, "not enough memory");
 	if (k8s_configure(L, c, &o) != 0)
 		return push_fail(L, c, "Config", -1);
@@ -663,7 +679,7 @@ static int client_get(lua_State *L)
 	}
 	struct k8s_req req = {.method = "GET", .idempotent = 1};
 	req.url = push_url(L, c, 2, query, NULL);
-	return api_call(L, c, &req);
+	return send_request(L, c, &req, finish_api);
 }
 
 /* POST or PUT of the object at index 3 with the write options at 4. */
@@ -678,7 +694,7 @@ static int send_object(lua_State *L, const char *method)
 	push_body_arg(L, 3);
 	req.body = lua_tolstring(L, -1, &req.body_len);
 	req.url = push_url(L, c, 2, 0, &w);
-	return api_call(L, c, &req);
+	return send_request(L, c, &req, finish_api);
 }
 
 static int client_create(lua_State *L) { return send_object(L, "POST"); }
@@ -701,7 +717,7 @@ static int client_patch(lua_State *L)
 	push_body_arg(L, 3);
 	req.body = lua_tolstring(L, -1, &req.body_len);
 	req.url = push_url(L, c, 2, 0, &w);
-	return api_call(L, c, &req);
+	return send_request(L, c, &req, finish_api);
 }
 
 /* client:delete(path [, opts]) */
@@ -713,7 +729,19 @@ static int client_delete(lua_State *L)
 	check_write_opts(L, 3, &w, 0, 1);
 	struct k8s_req req = {.method = "DELETE"};
 	req.url = push_url(L, c, 2, 0, &w);
-	return api_call(L, c, &req);
+	return send_request(L, c, &req, finish_api);
+}
+
+/* k8s_finish for client:request: status, body, headers, or nil, err. */
+static int finish_request(lua_State *L, struct k8s_client *c, const struct k8s_call *call,
+                          const struct k8s_xfer *x, int ok)
+{
+	if (ok != 0)
+		return push_fail(L, c, call->reason, call->retries);
+	lua_pushinteger(L, call->a.status);
+	push_body(L, x);
+	push_headers(L, &x->head);
+	return 3;
 }
 
 /* client:request{method=, path=, query=, body=, content_type=, idempotent=}
@@ -724,7 +752,7 @@ static int client_request(lua_State *L)
 	                                    "query", NULL};
 	struct k8s_client *c = check_client(L);
 	luaL_checktype(L, 2, LUA_TTABLE);
-	check_option_names(L, 2, names);
+	opt_check_keys(L, 2, names);
 	struct k8s_req req = {0};
 	if (opt_get(L, 2, "method", LUA_TSTRING) == LUA_TNIL)
 		luaL_argerror(L, 2, "option 'method' is required");
@@ -755,16 +783,7 @@ static int client_request(lua_State *L)
 	if (bt != LUA_TNIL)
 		req.body = lua_tolstring(L, -1, &req.body_len);
 	req.url = push_url(L, c, path, query, NULL);
-
-	struct k8s_attempt a;
-	int retries;
-	const char *reason;
-	if (k8s_run_request(L, c, &req, &a, &retries, &reason) != 0)
-		return push_fail(L, c, reason, retries);
-	lua_pushinteger(L, a.status);
-	push_body(L, &c->x);
-	push_headers(L, &c->x.head);
-	return 3;
+	return send_request(L, c, &req, finish_request);
 }
 
 static int client_stats(lua_State *L)
@@ -780,16 +799,42 @@ static int client_stats(lua_State *L)
 	return 1;
 }
 
+/* client:close(), __close and __gc. Inside a map the resources live on
+ * until the map ends (its frames use them); the client counts as closed at
+ * once: requests pending in the map raise "k8s client closed". */
 static int client_close(lua_State *L)
 {
-	client_free(luaL_checkudata(L, 1, CLIENT_MT));
+	struct k8s_client *c = luaL_checkudata(L, 1, CLIENT_MT);
+	c->closed = 1;
+	if (!c->mapping)
+		k8s_client_free(c);
 	return 0;
+}
+
+/* client:map(items, fn [, {concurrency = n}]) -> results; see k8s_map.c. */
+static int client_map(lua_State *L)
+{
+	static const char *const names[] = {"concurrency", NULL};
+	struct k8s_client *c = check_client(L);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	luaL_checktype(L, 3, LUA_TFUNCTION);
+	int opts = 0;
+	if (!lua_isnoneornil(L, 4)) {
+		luaL_checktype(L, 4, LUA_TTABLE);
+		opts = 4;
+		opt_check_keys(L, 4, names);
+	}
+	int concurrency = opt_concurrency(L, opts, c->concurrency);
+	if (c->mapping)
+		return luaL_error(L, "client:map is already running on this client");
+	lua_settop(L, 3);
+	return k8s_map_run(L, c, 2, 3, concurrency);
 }
 
 static int client_tostring(lua_State *L)
 {
 	struct k8s_client *c = luaL_checkudata(L, 1, CLIENT_MT);
-	if (c->x.curl)
+	if (!c->closed && c->x.curl)
 		lua_pushfstring(L, "k8s client (%s)", c->server ? c->server : "?");
 	else
 		lua_pushliteral(L, "k8s client (closed)");
@@ -804,7 +849,11 @@ static int client_index(lua_State *L)
 	if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
 		return 1;
 	const char *k = lua_tostring(L, 2);
-	if (k && c->x.curl) {
+	if (k && !c->closed && c->x.curl) {
+		if (strcmp(k, "concurrency") == 0) {
+			lua_pushinteger(L, c->concurrency);
+			return 1;
+		}
 		const char *v = strcmp(k, "namespace") == 0 ? c->namespace
 		              : strcmp(k, "server") == 0    ? c->server
 		              : strcmp(k, "context") == 0   ? c->context
@@ -903,6 +952,7 @@ static const luaL_Reg client_methods[] = {
     {"delete", client_delete},
     {"get", client_get},
     {"list", client_get},
+    {"map", client_map},
     {"patch", client_patch},
     {"replace", client_replace},
     {"request", client_request},

@@ -3,6 +3,8 @@
  *
  *   k8s.c           the Lua module: clients, requests, errors
  *   k8s_transfer.c  sending a request, judging the answer, retrying
+ *   k8s_map.c       client:map, requests from coroutines over the curl
+ *                   multi interface, many in flight at once
  *   kubeconfig.c    where a client's configuration comes from (kubeconfig
  *                   files, in-cluster service account), into struct k8s_client
  *   k8s_auth.c      credentials at request time (token file, exec plugin)
@@ -27,13 +29,12 @@ struct k8s_buf {
 
 /*
  * One HTTP transfer slot: a curl easy handle and what its callbacks fill.
- * A client has one (one kept-alive connection); a pool of them driven by the
- * curl multi interface needs nothing more per transfer.
+ * A client has one for blocking requests and one per coroutine of a
+ * client:map; all of them share the client's connections and TLS sessions.
  */
 struct k8s_xfer {
 	CURL *curl;
 	struct curl_slist *headers;    /* request headers, valid until the next prepare */
-	struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO list (tls-server-name) */
 	struct k8s_buf body, head;     /* response body and header lines */
 	int oom;                       /* a callback could not store what it got */
 	char errbuf[CURL_ERROR_SIZE];
@@ -54,8 +55,26 @@ struct k8s_exec {
 	struct proc_result out;   /* the plugin's output while it is decoded */
 };
 
+struct k8s_task; /* a coroutine of client:map (k8s_map.c) */
+#define K8S_MAX_CONCURRENCY 100
+
 struct k8s_client {
-	struct k8s_xfer x;
+	struct k8s_xfer x;        /* blocking requests */
+	CURLSH *share;            /* connections, TLS sessions and DNS of every handle */
+
+	/* client:map (k8s_map.c); the tasks are allocated before their handles */
+	CURLM *multi;
+	struct k8s_task *tasks[K8S_MAX_CONCURRENCY];
+	int ntasks;               /* tasks made so far */
+	int concurrency;          /* coroutines of a map, unless it says otherwise */
+	int limit;                /* transfers in flight allowed now (halved on 429) */
+	int inflight;             /* transfers in the multi handle */
+	int mapping;              /* a map is running: closing is deferred to its end */
+	int closed;               /* closed by the script (resources may live on until then) */
+	unsigned long long task_seq;
+	double not_before;        /* monotonic: no attempt starts earlier (429 backoff) */
+	double cut_at;            /* when limit was last halved */
+	unsigned long cred_gen;   /* bumped when a 401 brought fresh credentials */
 
 	/* where to connect */
 	char *server;             /* as configured, without a trailing '/' */
@@ -66,6 +85,7 @@ struct k8s_client {
 	size_t ca_len;
 	int insecure;             /* insecure-skip-tls-verify */
 	char *proxy;              /* proxy-url in curl's spelling */
+	struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO list (tls-server-name) */
 	int no_compression;
 
 	/* credentials (all registered with log_add_secret) */
@@ -115,7 +135,30 @@ struct k8s_attempt {
 	double retry_after;        /* seconds; < 0: no usable Retry-After header */
 };
 
+/* One request through its attempts, blocking or from a map's coroutine. */
+struct k8s_call {
+	struct k8s_req req;
+	struct k8s_attempt a;      /* the last attempt */
+	double started;            /* monotonic */
+	double wake_at;            /* the next attempt not before this */
+	double sent_at;            /* when the last attempt was sent */
+	int attempt;               /* retries after a failed attempt, for backoff */
+	int renewed;               /* a 401 has renewed the credentials once */
+	int retries;               /* extra attempts, for err.retries */
+	unsigned long cred_gen;    /* c->cred_gen when the last attempt was sent */
+	const char *reason;        /* on failure: "Transport" or "Config" */
+};
+
+/* What a request function pushes once its call is over: ok is 0 when an
+ * answer came (in x, described by call->a), -1 on failure (c->msg,
+ * call->reason). Returns the number of results. */
+typedef int (*k8s_finish)(lua_State *L, struct k8s_client *c, const struct k8s_call *call,
+                          const struct k8s_xfer *x, int ok);
+
 /* ---- k8s.c ---- */
+/* Frees everything c holds but the userdata itself; safe to call again.
+ * No map may be running (its frames point into c). */
+void k8s_client_free(struct k8s_client *c);
 /* Sets c->msg like printf and returns -1. */
 int k8s_fail(struct k8s_client *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -133,16 +176,44 @@ double k8s_monotonic(void);
 int k8s_buf_append(struct k8s_buf *b, const char *p, size_t n);
 
 /* ---- k8s_transfer.c ---- */
-/* Sends req until it gets an answer worth returning, retrying as the
- * contract says. Returns 0 with *a describing the final response (any HTTP
- * status; its body and headers are in c->x), or -1 with c->msg set and
- * *reason "Transport" (no response) or "Config" (credentials could not be
- * had). *retries counts the extra attempts. Lua runs only between attempts. */
-int k8s_run_request(lua_State *L, struct k8s_client *c, const struct k8s_req *req,
-                    struct k8s_attempt *a, int *retries, const char **reason);
+/* A call's steps, for the blocking loop below and for k8s_map.c. Lua runs
+ * only in prepare (credentials) and judge (renewal after a 401). */
+void k8s_call_init(struct k8s_client *c, struct k8s_call *call, const struct k8s_req *req);
+/* Makes the credentials current and sets x up for the next attempt
+ * (pooled: x is driven by c->multi). Returns 0, or -1 with c->msg and
+ * call->reason set. */
+int k8s_call_prepare(lua_State *L, struct k8s_client *c, struct k8s_call *call,
+                     struct k8s_xfer *x, int pooled);
+/* Records in call->a how the attempt on x ended (rc: curl's result). */
+void k8s_call_attempted(struct k8s_client *c, struct k8s_call *call, const struct k8s_xfer *x,
+                        CURLcode rc);
+enum { K8S_DONE, K8S_FAILED, K8S_RETRY };
+/* What to do after an attempt: K8S_DONE (an answer worth returning, any
+ * HTTP status), K8S_FAILED (c->msg and call->reason set) or K8S_RETRY
+ * (call->wake_at set; a 429 also delays the whole client, c->not_before). */
+int k8s_call_judge(lua_State *L, struct k8s_client *c, struct k8s_call *call,
+                   const struct k8s_xfer *x);
+/* Runs the call on c->x, blocking, retrying as the contract says. Returns
+ * 0 (answer in c->x) or -1 (c->msg, call->reason). */
+int k8s_run_request(lua_State *L, struct k8s_client *c, struct k8s_call *call);
+/* Sets up the share handle every transfer of c uses. 0, or -1 (memory). */
+int k8s_share_init(struct k8s_client *c);
 /* The value of the last header called name (lower case, with its ':') in
  * head, trimmed, and its length; NULL if absent. Points into head. */
 const char *k8s_header_value(const struct k8s_buf *head, const char *name, size_t *len);
+
+/* ---- k8s_map.c ---- */
+/* client:map(items, fn, concurrency): runs fn(items[i]) in coroutines
+ * (items at index items, fn at fn), pushes the results or raises. */
+int k8s_map_run(lua_State *L, struct k8s_client *c, int items, int fn, int concurrency);
+/* The map task L runs as, if L is a coroutine of a map of c and may yield. */
+struct k8s_task *k8s_map_task(lua_State *L, struct k8s_client *c);
+/* Sends call from task t's coroutine: yields until it is over, then
+ * returns finish's results (the client must be at stack index 1). */
+int k8s_map_request(lua_State *L, struct k8s_client *c, struct k8s_task *t,
+                    const struct k8s_req *req, k8s_finish finish);
+/* Frees what the map machinery holds (no map may be running). */
+void k8s_map_free(struct k8s_client *c);
 
 /* ---- kubeconfig.c ---- */
 /* Fills c's connection settings and credentials from the configuration o

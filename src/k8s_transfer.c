@@ -1,10 +1,12 @@
 /*
  * k8s_transfer.c: sending a k8s client's request and judging the answer.
  *
- * Three steps are kept apart so that a later pool of handles driven by the
- * curl multi interface can reuse them: prepare_transfer sets a handle up
- * from scratch, perform_transfer runs it, retry_delay judges the outcome.
- * libcurl's callbacks only append to C buffers in the transfer; no Lua
+ * A request (struct k8s_call) goes through attempts, each in three steps
+ * kept apart so that the blocking loop here (k8s_run_request) and the
+ * coroutines of client:map (k8s_map.c, over the curl multi interface) share
+ * them: k8s_call_prepare sets a handle up from scratch, the caller performs
+ * it, k8s_call_attempted and k8s_call_judge say what happened and what to do
+ * next. libcurl's callbacks only append to C buffers in the transfer; no Lua
  * function runs while a transfer is in progress (Lua runs only between
  * attempts, when credentials are renewed).
  *
@@ -13,7 +15,10 @@
  * failures only when the request cannot have reached the server, or for
  * GET and HEAD (and requests marked idempotent). Waits are capped
  * exponential backoff with jitter, at least Retry-After, bounded in number
- * and total time.
+ * and total time. A 429 says the server as a whole is busy: it delays every
+ * attempt of the client (c->not_before), and halves the transfers a map may
+ * have in flight (c->limit), once per round trip so that one burst of 429s
+ * halves it once.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -70,7 +75,8 @@ static int add_header(struct curl_slist **list, const char *h)
 
 /* Sets x up for req from scratch (a handle can serve any client and request).
  * Returns 0, or -1 when memory ran out. */
-static int prepare_transfer(struct k8s_client *c, struct k8s_xfer *x, const struct k8s_req *req)
+static int prepare_transfer(struct k8s_client *c, struct k8s_xfer *x, const struct k8s_req *req,
+                            int pooled)
 {
 	CURL *h = x->curl;
 	curl_easy_reset(h); /* keeps the connection cache: the connection is reused */
@@ -109,12 +115,17 @@ static int prepare_transfer(struct k8s_client *c, struct k8s_xfer *x, const stru
 	SETOPT(h, CURLOPT_TIMEOUT_MS, c->request_timeout_ms);
 	SETOPT(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	SETOPT(h, CURLOPT_USERAGENT, c->user_agent);
+	SETOPT(h, CURLOPT_SHARE, c->share);
+	if (pooled) /* wait for a connection that may multiplex rather than open one */
+		SETOPT(h, CURLOPT_PIPEWAIT, 1L);
+	else /* a blocking perform must not trim the pool a map has opened */
+		SETOPT(h, CURLOPT_MAXCONNECTS, (long)c->ntasks + 1);
 	if (!c->no_compression)
 		SETOPT(h, CURLOPT_ACCEPT_ENCODING, "");
 	if (c->proxy)
 		SETOPT(h, CURLOPT_PROXY, c->proxy);
-	if (x->connect_to)
-		SETOPT(h, CURLOPT_CONNECT_TO, x->connect_to);
+	if (c->connect_to)
+		SETOPT(h, CURLOPT_CONNECT_TO, c->connect_to);
 
 	if (c->insecure) {
 		SETOPT(h, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -188,9 +199,10 @@ static double retry_after(const struct k8s_buf *head)
 	return (double)s;
 }
 
-static void perform_transfer(struct k8s_client *c, struct k8s_xfer *x, struct k8s_attempt *a)
+void k8s_call_attempted(struct k8s_client *c, struct k8s_call *call, const struct k8s_xfer *x,
+                        CURLcode rc)
 {
-	CURLcode rc = curl_easy_perform(x->curl);
+	struct k8s_attempt *a = &call->a;
 	long connects = 0, status = 0, sent = 0;
 	curl_easy_getinfo(x->curl, CURLINFO_NUM_CONNECTS, &connects);
 	curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -256,37 +268,41 @@ static double backoff(struct k8s_client *c, int attempt)
 	return d / 2 + d / 2 * next_random(c);
 }
 
-/* Seconds to wait before sending req again after attempt number `attempt`
- * (0-based) ended as a says, or -1 to stop. */
-static double retry_delay(struct k8s_client *c, const struct k8s_req *req,
-                          const struct k8s_attempt *a, int attempt, double started)
+/* Seconds to wait before sending the call again after its last attempt,
+ * or -1 to stop. */
+static double retry_delay(struct k8s_client *c, const struct k8s_call *call, double now)
 {
+	const struct k8s_attempt *a = &call->a;
 	int again;
 	if (a->status == 0)
-		again = is_transient(a->code) && (!a->sent || req->idempotent);
+		again = is_transient(a->code) && (!a->sent || call->req.idempotent);
 	else /* as client-go: the server did not act on these */
 		again = a->status == 429 || (a->status >= 500 && a->retry_after >= 0);
-	if (!again || attempt >= c->max_retries)
+	if (!again || call->attempt >= c->max_retries)
 		return -1;
-	double d = backoff(c, attempt);
+	double d = backoff(c, call->attempt);
 	if (a->retry_after > d)
 		d = a->retry_after;
-	if (k8s_monotonic() - started + d > c->retry_max_time)
+	if (now - call->started + d > c->retry_max_time)
 		return -1;
 	return d;
 }
 
-static void sleep_seconds(double s)
+static void sleep_until(double when)
 {
+	double s = when - k8s_monotonic();
+	if (s <= 0)
+		return;
 	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 }
 
 /* c->msg for a transfer that got no response. */
-static void transport_message(struct k8s_client *c, const struct k8s_attempt *a)
+static void transport_message(struct k8s_client *c, const struct k8s_xfer *x,
+                              const struct k8s_attempt *a)
 {
-	const char *why = c->x.errbuf[0] ? c->x.errbuf : curl_easy_strerror(a->code);
+	const char *why = x->errbuf[0] ? x->errbuf : curl_easy_strerror(a->code);
 	if (a->code == CURLE_OUT_OF_MEMORY)
 		why = "out of memory receiving the response";
 	k8s_fail(c, "%s: %s%s", c->server, why,
@@ -294,58 +310,114 @@ static void transport_message(struct k8s_client *c, const struct k8s_attempt *a)
 	             ? " (the server's certificate could not be verified)" : "");
 }
 
-int k8s_run_request(lua_State *L, struct k8s_client *c, const struct k8s_req *req,
-                    struct k8s_attempt *a, int *retries, const char **reason)
+void k8s_call_init(struct k8s_client *c, struct k8s_call *call, const struct k8s_req *req)
 {
-	double started = k8s_monotonic();
-	int attempt = 0, renewed = 0;
-	*retries = 0;
+	memset(call, 0, sizeof *call);
+	call->req = *req;
+	call->started = call->wake_at = k8s_monotonic();
 	c->requests++;
-	for (;;) {
-		if (k8s_auth_ready(L, c) != 0) {
-			*reason = "Config";
-			return -1;
-		}
-		if (prepare_transfer(c, &c->x, req) != 0) {
-			k8s_fail(c, "%s: out of memory preparing the request", c->server);
-			*reason = "Transport";
-			return -1;
-		}
-		perform_transfer(c, &c->x, a);
-		log_msg(LOG_TRACE, "%s %s -> %ld", req->method, req->url, a->status);
-		if (a->status == 401 && !renewed) {
-			/* The server rejected the credential before doing anything:
-			 * if a fresher one can be had, the request is safe to repeat. */
-			int r = k8s_auth_renew(L, c);
-			if (r < 0) {
-				*reason = "Config";
-				return -1;
-			}
-			renewed = 1;
-			if (r > 0) {
-				(*retries)++;
-				c->retries++;
-				continue;
-			}
-		}
-		double d = retry_delay(c, req, a, attempt, started);
-		if (d < 0)
-			break;
-		if (a->status)
-			log_msg(LOG_DEBUG, "%s %s: HTTP %ld; retrying in %.1f s", req->method, req->url,
-			        a->status, d);
-		else
-			log_msg(LOG_DEBUG, "%s %s: %s; retrying in %.1f s", req->method, req->url,
-			        c->x.errbuf[0] ? c->x.errbuf : curl_easy_strerror(a->code), d);
-		sleep_seconds(d);
-		attempt++;
-		(*retries)++;
-		c->retries++;
-	}
-	if (a->status == 0) {
-		transport_message(c, a);
-		*reason = "Transport";
+}
+
+int k8s_call_prepare(lua_State *L, struct k8s_client *c, struct k8s_call *call,
+                     struct k8s_xfer *x, int pooled)
+{
+	if (k8s_auth_ready(L, c) != 0) {
+		call->reason = "Config";
 		return -1;
 	}
+	if (prepare_transfer(c, x, &call->req, pooled) != 0) {
+		k8s_fail(c, "%s: out of memory preparing the request", c->server);
+		call->reason = "Transport";
+		return -1;
+	}
+	call->cred_gen = c->cred_gen;
+	call->sent_at = k8s_monotonic();
+	return 0;
+}
+
+int k8s_call_judge(lua_State *L, struct k8s_client *c, struct k8s_call *call,
+                   const struct k8s_xfer *x)
+{
+	const struct k8s_attempt *a = &call->a;
+	const struct k8s_req *req = &call->req;
+	double now = k8s_monotonic();
+	log_msg(LOG_TRACE, "%s %s -> %ld", req->method, req->url, a->status);
+	if (a->status == 401 && !call->renewed) {
+		/* The server rejected the credential before doing anything: if a
+		 * fresher one can be had (or another request has had one since
+		 * this one was sent), the request is safe to repeat. */
+		call->renewed = 1;
+		int r = call->cred_gen != c->cred_gen ? 1 : k8s_auth_renew(L, c);
+		if (r < 0) {
+			call->reason = "Config";
+			return K8S_FAILED;
+		}
+		if (r > 0) {
+			if (call->cred_gen == c->cred_gen)
+				c->cred_gen++;
+			call->retries++;
+			c->retries++;
+			call->wake_at = now;
+			return K8S_RETRY;
+		}
+	}
+	double d = retry_delay(c, call, now);
+	if (d < 0) {
+		if (a->status == 0) {
+			transport_message(c, x, a);
+			call->reason = "Transport";
+			return K8S_FAILED;
+		}
+		return K8S_DONE;
+	}
+	if (a->status)
+		log_msg(LOG_DEBUG, "%s %s: HTTP %ld; retrying in %.1f s", req->method, req->url,
+		        a->status, d);
+	else
+		log_msg(LOG_DEBUG, "%s %s: %s; retrying in %.1f s", req->method, req->url,
+		        x->errbuf[0] ? x->errbuf : curl_easy_strerror(a->code), d);
+	if (a->status == 429) {
+		if (now + d > c->not_before)
+			c->not_before = now + d;
+		if (call->sent_at >= c->cut_at) {
+			c->limit = c->limit > 1 ? c->limit / 2 : 1;
+			c->cut_at = now;
+		}
+	}
+	call->wake_at = now + d;
+	call->attempt++;
+	call->retries++;
+	c->retries++;
+	return K8S_RETRY;
+}
+
+int k8s_run_request(lua_State *L, struct k8s_client *c, struct k8s_call *call)
+{
+	for (;;) {
+		sleep_until(call->wake_at > c->not_before ? call->wake_at : c->not_before);
+		if (k8s_call_prepare(L, c, call, &c->x, 0) != 0)
+			return -1;
+		k8s_call_attempted(c, call, &c->x, curl_easy_perform(c->x.curl));
+		switch (k8s_call_judge(L, c, call, &c->x)) {
+		case K8S_DONE:
+			return 0;
+		case K8S_FAILED:
+			return -1;
+		default:
+			break;
+		}
+	}
+}
+
+int k8s_share_init(struct k8s_client *c)
+{
+	c->share = curl_share_init();
+	if (!c->share)
+		return -1;
+	static const curl_lock_data shared[] = {CURL_LOCK_DATA_CONNECT, CURL_LOCK_DATA_SSL_SESSION,
+	                                        CURL_LOCK_DATA_DNS};
+	for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)
+		if (curl_share_setopt(c->share, CURLSHOPT_SHARE, shared[i]) != CURLSHE_OK)
+			return -1;
 	return 0;
 }

@@ -262,6 +262,17 @@ static int merge_list(lua_State *L, struct k8s_client *c, int m, int doc, const 
 	return 0;
 }
 
+/* Whether the decoded YAML value at idx is a sequence (json's array marker). */
+static int is_sequence(lua_State *L, int idx)
+{
+	if (!lua_getmetatable(L, idx))
+		return 0;
+	luaL_getmetatable(L, XCS_ARRAY_MT);
+	int seq = lua_rawequal(L, -1, -2);
+	lua_pop(L, 2);
+	return seq;
+}
+
 /* Reads one kubeconfig file into the merged view at m. */
 static int load_file(lua_State *L, struct k8s_client *c, int m, const char *path)
 {
@@ -276,7 +287,7 @@ static int load_file(lua_State *L, struct k8s_client *c, int m, const char *path
 	int doc = lua_gettop(L);
 	if (lua_isnil(L, doc)) /* an empty file */
 		return 0;
-	if (!lua_istable(L, doc))
+	if (!lua_istable(L, doc) || is_sequence(L, doc))
 		return k8s_fail(c, "kubeconfig %s: not a kubeconfig (a YAML mapping was expected)", path);
 	const char *slash = strrchr(path, '/');
 	if (!slash)
@@ -387,9 +398,9 @@ static int set_server(lua_State *L, struct k8s_client *c, const struct entry *e,
 	c->url_base = k8s_memdup(url, ulen);
 	c->host_header = host_header;
 	if (connect_to)
-		c->x.connect_to = curl_slist_append(NULL, connect_to);
+		c->connect_to = curl_slist_append(NULL, connect_to);
 	free(connect_to);
-	rc = c->url_base && c->host_header && c->x.connect_to ? 0 : -2;
+	rc = c->url_base && c->host_header && c->connect_to ? 0 : -2;
 done:
 	curl_free(host);
 	curl_free(port);
@@ -487,6 +498,13 @@ static void push_exec_cluster(lua_State *L, struct k8s_client *c, const struct e
 	lua_settop(L, t);
 }
 
+/* lua_pcall'd: pushes the JSON of the value at 1. */
+static int encode_exec_info(lua_State *L)
+{
+	json_encode_push(L, 1);
+	return 1;
+}
+
 /* Sets c->exec up from the user's exec mapping (at ex_tbl). The argv and env
  * arrays are calloc'd first and filled in order, so a raise half way leaves
  * NULL-terminated arrays that k8s_exec_free frees. */
@@ -571,7 +589,15 @@ static int use_exec(lua_State *L, struct k8s_client *c, const struct entry *u, i
 		lua_setfield(L, -2, "cluster");
 	}
 	lua_setfield(L, info, "spec");
-	json_encode_push(L, info); /* info json */
+	/* the extension is YAML from the file, which JSON may not hold (.inf) */
+	lua_pushcfunction(L, encode_exec_info);
+	lua_pushvalue(L, info);
+	int status = lua_pcall(L, 1, 1, 0); /* info json|message */
+	if (status == LUA_ERRMEM)
+		return lua_error(L);
+	if (status != LUA_OK)
+		return entry_fail(c, cl, "extension %s cannot be passed to the exec plugin: %s", EXEC_EXTENSION,
+		                  lua_tostring(L, -1));
 	e->env[nenv] = dup_str(L, lua_pushfstring(L, "KUBERNETES_EXEC_INFO=%s", lua_tostring(L, -1)));
 	lua_settop(L, info - 1);
 	return 0;

@@ -344,8 +344,8 @@ static int push_float(lua_State *L, const char *s, size_t n)
 		lua_pushnumber(L, s[0] == '-' ? -HUGE_VAL : HUGE_VAL);
 	else if (spelled(s, n, ".nan", ".NaN", ".NAN"))
 		lua_pushnumber(L, NAN);
-	else if (is_float_syntax(s, n) && !isnan(x = numeral_value(L, s)))
-		lua_pushnumber(L, x);
+	else if (is_float_syntax(s, n) && isfinite(x = numeral_value(L, s)))
+		lua_pushnumber(L, x); /* past a double's range it stays a string, as in go-yaml */
 	else
 		return 0;
 	return 1;

@@ -1,12 +1,20 @@
 -- xcsreg.config: what to do, from a site file or from kubectl-style flags.
 --
 -- Both end as the same plan:
---   { namespaces = {...} or nil (nil: the context's namespace),
+--   { namespaces = {...} or nil (nil: the context's namespace, unless one of:)
+--     namespace_selector = "label selector" or nil,
+--     all_namespaces = true or nil, exclude_namespaces = {...} or nil,
 --     service_accounts = {...},
 --     secrets = { { name = "ghcr", registries = { {server=, username=, password=, email=}, ... } }, ... } }
--- Every check runs before anything is sent to a cluster; every error names
--- the entry and the field (the flag, for the command line).
+-- A registry whose credential a source mints at run time (xcsreg.sources)
+-- has `source` (its site-file entry) instead of `password`, and may have no
+-- username, and may have refresh_before (seconds). Any registry may have
+-- ca_file and insecure (for verification). Every check runs before anything
+-- is sent to a cluster; every error names the entry and the field (the
+-- flag, for the command line).
 local credentials = require "xcsreg.credentials"
+local rotation = require "xcsreg.rotation"
+local sources = require "xcsreg.sources"
 
 local config = {}
 
@@ -69,10 +77,27 @@ local checks = {
   password_command = check_argv,
   password = check_string,
   password_stdin = function() end,
+  registry_ca_file = function(v)
+    local err = check_string(v)
+    if err then return err end
+    local f, oerr = io.open(v, "rb")
+    if not f then return "cannot read " .. oerr end
+    f:close()
+  end,
+  insecure_registry = function(v) if type(v) ~= "boolean" then return "must be true or false, not " .. type(v) end end,
+  refresh_before = function(v) return select(2, rotation.parse_duration(v)) end,
 }
+-- The keys naming a source that mints the credential at run time (checked by sources.check).
+local minting = {}
+for _, key in ipairs(sources.keys) do
+  minting[key] = true
+  checks[key] = function() end
+end
 local file_keys = {
   secret = true, server = true, username = true, email = true,
   password_env = true, password_file = true, password_command = true,
+  registry_ca_file = true, insecure_registry = true, refresh_before = true,
+  credential_helper = true, docker_config = true, ecr = true, gcp = true,
 }
 
 local function sorted_keys(t)
@@ -89,29 +114,35 @@ local function at(where, msg)
 end
 
 -- Checks one registry entry. `label(field)` is how the user wrote the field
--- (the key, or the flag); `sources` says how to give a password.
-local function check_entry(e, label, sources)
+-- (the key, or the flag); `how` says how to give a password.
+local function check_entry(e, label, how)
+  local given = {}
+  for _, field in ipairs(sorted_keys(e)) do
+    if credentials.sources[field] or minting[field] then given[#given + 1] = field end
+  end
+  if #given > 1 then
+    return string.format("%s and %s both given: give only one", label(given[1]), label(given[2]))
+  end
+  local minted = minting[given[1]]
   for _, field in ipairs { "secret", "server", "username" } do
-    if e[field] == nil then return label(field) .. ": missing" end
+    -- a minted credential comes with its user name
+    if e[field] == nil and not (field == "username" and minted) then return label(field) .. ": missing" end
   end
   for _, field in ipairs(sorted_keys(e)) do
     local err = checks[field](e[field])
     if err then return label(field) .. ": " .. err end
   end
-  local given = {}
-  for key in pairs(credentials.sources) do
-    if e[key] ~= nil then given[#given + 1] = key end
-  end
-  table.sort(given)
-  if #given == 0 then return "missing password: give " .. sources end
-  if #given > 1 then
-    return string.format("%s and %s both given: give only one", label(given[1]), label(given[2]))
+  if #given == 0 then return "missing password: give " .. how end
+  if minted then return select(2, sources.check(e)) end
+  if e.refresh_before ~= nil then
+    return "refresh_before: only for a credential minted by " .. table.concat(sources.keys, ", ")
   end
 end
 
 -- Groups entries into Secrets (in order of first appearance) and reads every
--- password. `where(i)` names entry i for messages (or nil), `label` as above.
-local function build_secrets(entries, where, label)
+-- password, unless read is false. `where(i)` names entry i for messages (or
+-- nil), `label` as above.
+local function build_secrets(entries, where, label, read)
   local secrets, by_name, first = {}, {}, {}
   for i, e in ipairs(entries) do
     local s = by_name[e.secret]
@@ -128,14 +159,20 @@ local function build_secrets(entries, where, label)
     first[e.secret][e.server] = i
   end
   for i, e in ipairs(entries) do
-    local source
-    for key in pairs(credentials.sources) do
-      if e[key] ~= nil then source = key end
+    local r = { server = e.server, username = e.username, email = e.email or "", ca_file = e.registry_ca_file,
+                insecure = e.insecure_registry, refresh_before = rotation.parse_duration(e.refresh_before) }
+    if sources.kind(e) then
+      r.source = e -- minted when the Secret is written (xcsreg.rotation)
+    elseif read ~= false then
+      local key
+      for k in pairs(credentials.sources) do
+        if e[k] ~= nil then key = k end
+      end
+      local err
+      r.password, err = credentials.read(key, e[key])
+      if not r.password then return nil, at(where(i), label(key) .. ": " .. err) end
     end
-    local password, err = credentials.read(source, e[source])
-    if not password then return nil, at(where(i), label(source) .. ": " .. err) end
-    table.insert(by_name[e.secret].registries,
-      { server = e.server, username = e.username, password = password, email = e.email or "" })
+    table.insert(by_name[e.secret].registries, r)
   end
   return secrets
 end
@@ -167,8 +204,94 @@ end
 
 local function check_sa(v) return config.check_name(v, "ServiceAccount") end
 
+-- Label keys ([prefix/]name) and values, as Kubernetes checks them.
+local function is_label_name(s)
+  return #s <= 63 and s:find("^%w") and s:find("%w$") and not s:find("[^%w%-_%.]")
+end
+local function is_label_key(s)
+  local prefix, name = s:match("^(.*)/(.*)$")
+  if prefix and config.check_name(prefix, "label prefix") then return false end
+  return is_label_name(name or s)
+end
+local function is_label_value(s) return s == "" or is_label_name(s) end
+
+-- Why s is not a label selector as the API server reads it (requirements
+-- joined by ","), or nil. Checked here so that a typo fails before the
+-- cluster is asked.
+function config.check_selector(s)
+  local function bad(req)
+    local msg = string.format("%q is not a valid label selector: want key=value, key!=value, key in (v1,v2), "
+      .. "key notin (v1,v2), key or !key, joined by \",\" (keys and values as in labels)", s)
+    if req ~= s then msg = msg .. string.format("; %q is none of these", req) end
+    return msg
+  end
+  if s:find("%c") then return bad(s) end
+  -- the commas inside "in (a,b)" do not end a requirement
+  local masked = s:gsub("%b()", function(p) return (p:gsub(",", "\0")) end)
+  for raw in (masked .. ","):gmatch("([^,]*),") do
+    local req = raw:match("^%s*(.-)%s*$")
+    local shown = req:gsub("\0", ",")
+    local key, value = req:match("^([^=!%s]+)%s*[!=]?=%s*(.-)$")
+    if key then
+      if not (is_label_key(key) and is_label_value(value)) then return bad(shown) end
+    else
+      local set
+      key, set = req:match("^(%S+)%s+in%s*(%b())$")
+      if not key then key, set = req:match("^(%S+)%s+notin%s*(%b())$") end
+      if set then
+        local values = set:sub(2, -2)
+        if not is_label_key(key) or not values:find("%S") then return bad(shown) end
+        for v in (values .. "\0"):gmatch("([^\0]*)\0") do
+          if not is_label_value(v:match("^%s*(.-)%s*$")) then return bad(shown) end
+        end
+      elseif not is_label_key(req:match("^!%s*(.*)$") or req) then
+        return bad(shown)
+      end
+    end
+  end
+end
+
+-- The namespace keys of a site file: at most one of namespaces,
+-- namespace_selector, all_namespaces; exclude_namespaces goes with the last.
+local function check_selection(t, plan)
+  local given = {}
+  for _, k in ipairs { "namespaces", "namespace_selector", "all_namespaces" } do
+    if t[k] ~= nil and t[k] ~= false then given[#given + 1] = k end
+  end
+  if #given > 1 then
+    return string.format("%s and %s both given: give only one of namespaces, namespace_selector, all_namespaces",
+      given[1], given[2])
+  end
+  if t.namespaces ~= nil then
+    local err = check_names(t.namespaces, "namespaces", config.check_namespace)
+    if err then return err end
+    plan.namespaces = t.namespaces
+  end
+  local selector = t.namespace_selector
+  if selector ~= nil then
+    local err = check_string(selector) or config.check_selector(selector)
+    if err then return "namespace_selector: " .. err end
+    plan.namespace_selector = selector
+  end
+  if t.all_namespaces ~= nil and type(t.all_namespaces) ~= "boolean" then
+    return "all_namespaces: must be true or false, not " .. type(t.all_namespaces)
+  end
+  plan.all_namespaces = t.all_namespaces or nil
+  if t.exclude_namespaces ~= nil then
+    if not t.all_namespaces then return "exclude_namespaces: only with all_namespaces = true" end
+    if type(t.exclude_namespaces) == "table" and next(t.exclude_namespaces) == nil then return end
+    local err = check_names(t.exclude_namespaces, "exclude_namespaces", config.check_namespace)
+    if err then return err end
+    plan.exclude_namespaces = t.exclude_namespaces
+  end
+end
+
+local TOP_KEYS = { all_namespaces = true, exclude_namespaces = true, namespace_selector = true, namespaces = true,
+                   registries = true, service_accounts = true }
+
 -- Loads and checks a site file. Returns the plan | nil, message.
-function config.load_file(path)
+-- opts.credentials = false: leave the passwords unread (for reports).
+function config.load_file(path, opts)
   local f, oerr = io.open(path)
   if not f then return nil, "cannot read site file " .. oerr end
   f:close()
@@ -178,13 +301,12 @@ function config.load_file(path)
   if not ok then return nil, tostring(t) end -- "path:line: message"
   if type(t) ~= "table" then return nil, path .. ": must return a table, not " .. type(t) end
   for _, k in ipairs(sorted_keys(t)) do
-    if k ~= "namespaces" and k ~= "service_accounts" and k ~= "registries" then
-      return nil, string.format("%s: unknown key %q (known: namespaces, registries, service_accounts)", path, k)
+    if not TOP_KEYS[k] then
+      return nil, string.format("%s: unknown key %q (known: %s)", path, k, table.concat(sorted_keys(TOP_KEYS), ", "))
     end
   end
-  local plan = { namespaces = t.namespaces, service_accounts = t.service_accounts or { "default" } }
-  if plan.namespaces ~= nil then err = check_names(plan.namespaces, "namespaces", config.check_namespace) end
-  err = err or check_names(plan.service_accounts, "service_accounts", check_sa)
+  local plan = { service_accounts = t.service_accounts or { "default" } }
+  err = check_selection(t, plan) or check_names(plan.service_accounts, "service_accounts", check_sa)
   if err then return nil, path .. ": " .. err end
   local entries = t.registries
   if type(entries) ~= "table" or #entries == 0 then
@@ -203,10 +325,11 @@ function config.load_file(path)
     for _, k in ipairs(sorted_keys(e)) do
       if not file_keys[k] then return nil, string.format("%s: unknown key %q", where(i), k) end
     end
-    err = check_entry(e, label, "one of password_env, password_file, password_command")
+    err = check_entry(e, label, "one of password_env, password_file, password_command, or a credential source: "
+      .. table.concat(sources.keys, ", "))
     if err then return nil, where(i) .. ": " .. err end
   end
-  plan.secrets, err = build_secrets(entries, where, label)
+  plan.secrets, err = build_secrets(entries, where, label, not (opts and opts.credentials == false))
   if not plan.secrets then return nil, err end
   return plan
 end
@@ -240,12 +363,13 @@ function config.from_flags(opts)
   return { service_accounts = { "default" }, secrets = secrets }
 end
 
--- Applies -n and --service-account (they override the file) and checks them.
+-- Applies -n and --service-account (they override the file, its
+-- namespace_selector and all_namespaces too) and checks them.
 function config.override(plan, namespaces, service_accounts)
   if namespaces then
     local err = check_names(namespaces, "--namespace", config.check_namespace)
     if err then return nil, err end
-    plan.namespaces = namespaces
+    plan.namespaces, plan.namespace_selector, plan.all_namespaces, plan.exclude_namespaces = namespaces, nil, nil, nil
   end
   if service_accounts then
     local err = check_names(service_accounts, "--service-account", check_sa)

@@ -28,12 +28,14 @@ function secrets.desired(name, namespace, registries)
   }
 end
 
-local function managed(obj)
+-- Whether a stored Secret carries the label that marks it as xcsreg's.
+function secrets.managed(obj)
   local labels = obj.metadata.labels
   return labels ~= nil and labels[secrets.MANAGED_BY] == "xcsreg"
 end
 
-local function same_content(obj, want)
+-- Whether a stored Secret already holds what `want` holds (type and data).
+function secrets.same_content(obj, want)
   if obj.type ~= want.type or obj.data == nil then return false end
   for k, v in pairs(obj.data) do
     if want.data[k] ~= v then return false end
@@ -44,9 +46,20 @@ local function same_content(obj, want)
   return true
 end
 
--- The stored object with the wanted data and label; everything else
--- (annotations, other labels, owner references) is kept, and its
--- resourceVersion makes the write fail with 409 if it changed meanwhile.
+-- Secret `name` of namespace ns as stored, false when there is none, or nil
+-- and an error.
+function secrets.read(client, ns, name)
+  local obj, err = client:get(k8s.path("/api/v1/namespaces/%s/secrets/%s", ns, name))
+  if obj then return obj end
+  if err.code == 404 then return false end
+  return nil, err
+end
+
+-- The stored object with the wanted data, label and annotations; the
+-- annotations under xcsreg.io/ are xcsreg's (one that want leaves out is
+-- removed); everything else (other annotations and labels, owner
+-- references) is kept, and its resourceVersion makes the write fail with
+-- 409 if it changed meanwhile.
 local function updated(obj, want)
   local new = {}
   for k, v in pairs(obj) do new[k] = v end
@@ -56,24 +69,36 @@ local function updated(obj, want)
   for k, v in pairs(obj.metadata.labels or {}) do
     if k ~= secrets.MANAGED_BY then new.metadata.labels[k] = v end
   end
+  if want.metadata.annotations then
+    new.metadata.annotations = {}
+    for k, v in pairs(obj.metadata.annotations or {}) do
+      if not k:find("^xcsreg%.io/") then new.metadata.annotations[k] = v end
+    end
+    for k, v in pairs(want.metadata.annotations) do new.metadata.annotations[k] = v end
+  end
   new.data = want.data
   return new
 end
 
--- Creates or updates the Secret `want` (from secrets.desired for ns) in
--- namespace ns. opts: adopt (take over a Secret xcsreg did not make), dry_run.
--- Returns "created" | "configured" | "unchanged", or nil and an error (a k8s
--- error table or a message).
-function secrets.apply(client, ns, want, opts)
+-- Creates or updates the Secret `want` (from secrets.desired for ns, with
+-- the xcsreg.io/ annotations to set, if any) in namespace ns. opts: adopt
+-- (take over a Secret xcsreg did not make), dry_run. `stored` is
+-- the Secret as just read by secrets.read (nil: read it here). Returns
+-- "created" | "configured" | "unchanged", or nil and an error (a k8s error
+-- table or a message). Unchanged content is never written.
+function secrets.apply(client, ns, want, opts, stored)
   local name = want.metadata.name
   local path = k8s.path("/api/v1/namespaces/%s/secrets/%s", ns, name)
   local write = { dry_run = opts.dry_run }
   local err
   for _ = 1, ATTEMPTS do
-    local obj
-    obj, err = client:get(path)
+    local obj = stored
+    stored = nil -- after a lost race, read again
+    if obj == nil then
+      obj, err = secrets.read(client, ns, name)
+      if obj == nil then return nil, err end
+    end
     if not obj then
-      if err.code ~= 404 then return nil, err end
       local _, cerr = client:create(k8s.path("/api/v1/namespaces/%s/secrets", ns), want, write)
       if not cerr then return "created" end
       if cerr.code == 404 then return nil, "namespace " .. ns .. " does not exist" end
@@ -81,8 +106,8 @@ function secrets.apply(client, ns, want, opts)
       if cerr.code ~= 409 then return nil, cerr end
       err = cerr
     else
-      local is_managed = managed(obj)
-      if same_content(obj, want) and (is_managed or not opts.adopt) then return "unchanged" end
+      local is_managed = secrets.managed(obj)
+      if secrets.same_content(obj, want) and (is_managed or not opts.adopt) then return "unchanged" end
       if not is_managed and not opts.adopt then
         return nil, string.format("secret/%s exists and was not made by xcsreg (it has no label %s=xcsreg): "
           .. "left untouched; to let xcsreg take it over and rewrite it, run again with --adopt", name, secrets.MANAGED_BY)

@@ -34,15 +34,19 @@ end
 
 -- Makes ServiceAccount `name` in namespace ns list every Secret name in
 -- `wanted`, after the entries it has (order kept, none dropped, no
--- duplicates added). opts: dry_run. Returns "configured" | "unchanged", or
--- nil and an error (a k8s error table or a message).
-function serviceaccounts.add_pull_secrets(client, ns, name, wanted, opts)
+-- duplicates added). opts: dry_run. `stored` is the ServiceAccount as just
+-- read (nil: read it here). Returns "configured" | "unchanged", or nil and
+-- an error (a k8s error table or a message).
+function serviceaccounts.add_pull_secrets(client, ns, name, wanted, opts, stored)
   local path = k8s.path("/api/v1/namespaces/%s/serviceaccounts/%s", ns, name)
   local err
   for _ = 1, ATTEMPTS do
-    local sa
-    sa, err = get(client, ns, name, path)
-    if not sa then return nil, err end
+    local sa = stored
+    stored = nil -- after a lost race, read again
+    if not sa then
+      sa, err = get(client, ns, name, path)
+      if not sa then return nil, err end
+    end
     local list, present = {}, {}
     for i, ref in ipairs(sa.imagePullSecrets or {}) do
       list[i] = ref

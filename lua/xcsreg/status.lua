@@ -9,77 +9,18 @@
 local base64 = require "base64"
 local json = require "json"
 local k8s = require "k8s"
+local rotation = require "xcsreg.rotation"
+local secrets = require "xcsreg.secrets"
 
 local status = {}
 
-status.MANAGED_BY = "app.kubernetes.io/managed-by"
-status.ROTATED_AT = "xcsreg.io/rotated-at"
-status.EXPIRES_AT = "xcsreg.io/expires-at"
--- The waiting reasons of a container whose image cannot be pulled.
-status.STUCK_REASONS = { ErrImagePull = true, ImagePullBackOff = true }
+-- The waiting reasons of a container whose image cannot be pulled: it
+-- waits in them forever, and so does the XNAT job.
+status.STUCK_REASONS = { ErrImagePull = true, ImagePullBackOff = true, InvalidImageName = true }
 
 -- What each read needs, as a Role grants it: "list pods", ...
 local SECRETS_LIST, SECRET_GET, SA_GET, PODS_LIST = "list secrets", "get secrets", "get serviceaccounts", "list pods"
 status.PERMISSIONS = "secrets get, list; serviceaccounts get; pods list"
-
-local UNITS = { s = 1, m = 60, h = 3600, d = 86400 }
-
--- "90m", "2h", "3d", "1h30m", "0" -> seconds | nil, message.
-function status.parse_duration(s)
-  local bad = string.format('invalid duration "%s": want a number and a unit (s, m, h, d), e.g. 90m, 2h, 3d', s)
-  if s == "0" then return 0 end
-  if s == "" or s:find("[^%dsmhd]") then return nil, bad end
-  local total, rest = 0, s
-  while rest ~= "" do
-    local n, unit, after = rest:match("^(%d+)([smhd])(.*)$")
-    if not n or #n > 9 then return nil, bad end
-    total, rest = total + tonumber(n) * UNITS[unit], after
-  end
-  return total
-end
-
--- Seconds (>= 0) as kubectl prints ages: "45s", "20m", "3h12m", "2d4h".
-function status.format_duration(secs)
-  secs = math.floor(secs)
-  local d, h, m = secs // 86400, secs % 86400 // 3600, secs % 3600 // 60
-  if d > 0 then return d .. "d" .. (h > 0 and h .. "h" or "") end
-  if h > 0 then return h .. "h" .. (m > 0 and m .. "m" or "") end
-  if m > 0 then return m .. "m" end
-  return secs .. "s"
-end
-
--- Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
-
--- RFC 3339 ("2026-01-02T03:04:05Z", fractions and offsets allowed) ->
--- epoch seconds | nil, message.
-function status.parse_time(s)
-  local y, mo, d, h, mi, sec, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt](%d%d):(%d%d):(%d%d)(.*)$")
-  if not y then return nil, string.format("%q is not an RFC 3339 time", s) end
-  rest = rest:gsub("^%.%d+", "")
-  local offset
-  if rest == "Z" or rest == "z" then
-    offset = 0
-  else
-    local sign, oh, om = rest:match("^([+-])(%d%d):(%d%d)$")
-    if not sign then return nil, string.format("%q is not an RFC 3339 time", s) end
-    offset = (tonumber(oh) * 3600 + tonumber(om) * 60) * (sign == "-" and -1 or 1)
-  end
-  y, mo, d, h, mi, sec = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec)
-  if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 or sec > 60 then
-    return nil, string.format("%q is not an RFC 3339 time", s)
-  end
-  return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset
-end
-
-function status.format_time(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", t) end
 
 -- The registry servers of a dockerconfigjson Secret (the keys of its
 -- "auths"; the credentials are never looked at), sorted | nil, message.
@@ -119,7 +60,7 @@ local function api_error(report, ns, what, err)
   local msg = string.format("namespace %s: cannot %s: %s", ns, what, tostring(err))
   if type(err) == "table" and err.code == 403 then
     msg = msg .. string.format("\nstatus.lua needs, in namespace %s: %s (missing: %s); "
-      .. "scripts/k8s/rbac.yaml has this Role (xcsreg-status)", ns, status.PERMISSIONS, what)
+      .. "scripts/k8s/rbac-status.yaml has this Role (xcsreg-status)", ns, status.PERMISSIONS, what)
   end
   report.errors[#report.errors + 1] = msg
   report.problems[#report.problems + 1] = string.format("%s: cannot %s", ns, what)
@@ -143,28 +84,28 @@ end
 
 -- Expiry of a Secret from its annotations, into entry (and problems).
 local function judge_expiry(entry, annotations, ctx, problem)
-  local rotated = annotations[status.ROTATED_AT]
+  local rotated = annotations[rotation.ROTATED_AT]
   if rotated then
-    entry.rotated_at = status.parse_time(rotated) and rotated or nil
-    if not entry.rotated_at then problem("invalid annotation " .. status.ROTATED_AT .. ": " .. rotated, "invalid") end
+    entry.rotated_at = rotation.parse_time(rotated) and rotated or nil
+    if not entry.rotated_at then problem("invalid annotation " .. rotation.ROTATED_AT .. ": " .. rotated, "invalid") end
   end
-  local expires = annotations[status.EXPIRES_AT]
+  local expires = annotations[rotation.EXPIRES_AT]
   if not expires then
     entry.expiry = "no expiry known"
     return
   end
-  local t = status.parse_time(expires)
+  local t = rotation.parse_time(expires)
   if not t then
     entry.expiry = "no expiry known"
-    problem("invalid annotation " .. status.EXPIRES_AT .. ": " .. expires, "invalid")
+    problem("invalid annotation " .. rotation.EXPIRES_AT .. ": " .. expires, "invalid")
     return
   end
   entry.expires_at, entry.expires_in = expires, t - ctx.now
   if t <= ctx.now then
-    entry.expiry = "expired " .. status.format_duration(ctx.now - t) .. " ago"
+    entry.expiry = "expired " .. rotation.format_duration(ctx.now - t) .. " ago"
     problem("expired", "expired", entry.expiry)
   else
-    entry.expiry = "expires in " .. status.format_duration(t - ctx.now)
+    entry.expiry = "expires in " .. rotation.format_duration(t - ctx.now)
     if t - ctx.now <= ctx.warn_within then
       problem("expires within " .. ctx.warn_text, "expiring", entry.expiry .. " (within " .. ctx.warn_text .. ")")
     end
@@ -238,7 +179,7 @@ function status.namespace(client, ns, want, ctx)
 
   -- The managed Secrets, found by their label.
   local list, err = client:list(k8s.path("/api/v1/namespaces/%s/secrets", ns),
-    { labelSelector = status.MANAGED_BY .. "=xcsreg" })
+    { labelSelector = secrets.MANAGED_BY .. "=xcsreg" })
   if not list then
     api_error(report, ns, SECRETS_LIST, err)
     if report.fatal then return report end
@@ -296,7 +237,7 @@ function status.namespace(client, ns, want, ctx)
         if obj then
           entry.state = "unmanaged"
           text = string.format("exists without the label %s=xcsreg: setup.lua leaves it untouched "
-            .. "(--adopt takes it over)", status.MANAGED_BY)
+            .. "(--adopt takes it over)", secrets.MANAGED_BY)
         elseif gerr.code ~= 404 then
           api_error(report, ns, SECRET_GET, gerr)
           if report.fatal then return report end
@@ -359,6 +300,7 @@ end
 -- kubectl-like text: a table of Secrets, one of stuck pods, the problems
 -- that fit neither, and a closing line. quiet: only what is wrong.
 function status.text(reports, quiet)
+  if #reports == 0 then return "" end -- a namespace selection that found none: warned about already
   local out = {}
   local secret_rows = { { "NAMESPACE", "SECRET", "REGISTRIES", "ROTATED", "EXPIRY", "STATUS" } }
   local pod_rows = { { "NAMESPACE", "POD", "CONTAINER", "REASON", "IMAGE", "PULL SECRET", "MESSAGE" } }
@@ -471,7 +413,7 @@ function status.document(reports, ctx)
   local problems = status.problems(reports)
   return {
     apiVersion = "xcsreg.io/v1", kind = "Status",
-    time = status.format_time(ctx.now), warnWithinSeconds = ctx.warn_within,
+    time = rotation.format_time(ctx.now), warnWithinSeconds = ctx.warn_within,
     ok = #problems == 0, problems = array(problems), namespaces = array(namespaces),
   }
 end

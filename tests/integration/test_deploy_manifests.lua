@@ -8,7 +8,9 @@ local lib = require "deploylib"
 local proc = require "proc"
 
 local NS = "xnat-jobs"
-local files = { "configmap-site.yaml", "cronjob.yaml", "irsa-serviceaccount.yaml", "rbac.yaml", "secret-passwords.yaml" }
+local files = { "clusterrole-optional.yaml", "configmap-site.yaml", "cronjob.yaml", "irsa-serviceaccount.yaml",
+  "rbac-status.yaml", "rbac.yaml", "secret-passwords.yaml" }
+local CLUSTER_SCOPED = { ClusterRole = true, ClusterRoleBinding = true }
 local by_kind = {}
 for _, f in ipairs(files) do
   local docs = lib.documents("scripts/k8s/" .. f)
@@ -17,12 +19,22 @@ for _, f in ipairs(files) do
     local where = string.format("%s[%d]", f, i)
     t.ok(type(d.apiVersion) == "string" and type(d.kind) == "string" and type(d.metadata) == "table"
       and type(d.metadata.name) == "string", where .. ": apiVersion, kind, metadata.name")
-    t.eq({ d.metadata.namespace, d.metadata.labels and d.metadata.labels["app.kubernetes.io/name"] },
-      { NS, "xcsreg" }, where .. ": namespace " .. NS .. ", label app.kubernetes.io/name=xcsreg")
+    if CLUSTER_SCOPED[d.kind] then
+      t.eq({ f, d.metadata.namespace }, { "clusterrole-optional.yaml", nil },
+        where .. ": cluster-wide grants only in the optional file")
+    else
+      t.eq(d.metadata.namespace, NS, where .. ": namespace " .. NS)
+    end
     by_kind[d.kind] = by_kind[d.kind] or {}
     table.insert(by_kind[d.kind], { file = f, obj = d })
   end
 end
+local listed = {}
+for name in select(2, proc.run { argv = { "ls", lib.root .. "/scripts/k8s" } }):gmatch("[^\n]+") do
+  if name:find("%.yaml$") then listed[#listed + 1] = name end
+end
+table.sort(listed)
+t.eq(listed, files, "every manifest of scripts/k8s is checked")
 local function one(kind, file)
   for _, e in ipairs(by_kind[kind] or {}) do
     if e.file == file then return e.obj end
@@ -56,13 +68,14 @@ for _, c in ipairs(containers) do
   t.eq({ c.image, c.args[1], c.args[3] }, { containers[1].image, "run", "-q" }, c.name .. ": same image, `run SCRIPT -q`")
   local check = assert(lib.check_args(c.args))
   t.eq(check.unknown, {}, c.name .. ": every flag is one " .. check.script .. " takes")
-  if #check.pending > 0 then print("# " .. c.name .. ": flags setup.lua does not take yet: " .. table.concat(check.pending, " ")) end
   -- every path it is given is under a mount of the right volume
   local mounts = {}
   for _, m in ipairs(c.volumeMounts) do mounts[m.name] = m end
   t.eq(lib.arg_value(c.args, "--config"), mounts.site.mountPath .. "/registries.lua",
     c.name .. ": --config is the ConfigMap's file")
-  t.eq({ mounts.site.readOnly, mounts.passwords.readOnly }, { true, true }, c.name .. ": site and passwords read-only")
+  for name, m in pairs(mounts) do
+    t.eq(m.readOnly, name ~= "run" or nil, c.name .. ": " .. name .. (name == "run" and " writable" or " read-only"))
+  end
   local lock = lib.arg_value(c.args, "--lock")
   if lock then
     t.ok(lock:sub(1, #mounts.run.mountPath + 1) == mounts.run.mountPath .. "/" and volumes.run.emptyDir,
@@ -70,6 +83,9 @@ for _, c in ipairs(containers) do
   end
 end
 t.ok(lib.arg_value(containers[1].args, "--lock") ~= nil, "setup: given a lock it can write (the root is read-only)")
+local status_mounts = {}
+for _, m in ipairs(containers[2].volumeMounts) do status_mounts[#status_mounts + 1] = m.name end
+t.eq({ status_mounts, containers[2].env }, { { "site" }, nil }, "status: the site file only, no password")
 
 -- ---- the ConfigMap and the Secret it is mounted with ----
 local cm = one("ConfigMap", "configmap-site.yaml")
@@ -126,7 +142,7 @@ code, out, err = proc.run { argv = { lib.xcsreg, "run", "setup.lua", "--config",
 t.eq({ code, err:match("^[^\n]*") }, { 2, "error: " .. path .. ': registries[2] (secret "harbor"): password_env: '
   .. "environment variable HARBOR_TOKEN is not set" }, "site file: the check can fail (no HARBOR_TOKEN)")
 
--- ---- RBAC: the CronJob's ServiceAccount, bound to the Roles in the file ----
+-- ---- RBAC: the CronJob's ServiceAccount, bound to the Roles of the files ----
 local sa = one("ServiceAccount", "rbac.yaml")
 t.eq({ sa.metadata.name, sa.automountServiceAccountToken }, { pod.serviceAccountName, false },
   "rbac.yaml: the CronJob's ServiceAccount; its token mounted only where asked for")
@@ -138,7 +154,7 @@ for _, e in ipairs(by_kind.RoleBinding) do
   t.eq(rb.subjects, { { kind = "ServiceAccount", name = pod.serviceAccountName, namespace = cj.metadata.namespace } },
     "RoleBinding " .. rb.metadata.name .. ": binds the CronJob's ServiceAccount, nothing else")
   t.ok(rb.roleRef.kind == "Role" and roles[rb.roleRef.name] ~= nil,
-    "RoleBinding " .. rb.metadata.name .. ": a Role of this file (namespaced, not a ClusterRole)")
+    "RoleBinding " .. rb.metadata.name .. ": a Role of these files (namespaced, not a ClusterRole)")
   bound[rb.roleRef.name] = true
 end
 t.eq(bound, { xcsreg = true, ["xcsreg-status"] = true }, "both Roles are bound")
@@ -148,7 +164,10 @@ for name, role in pairs(roles) do
       "Role " .. name .. ": core group, no wildcard: " .. table.concat(rule.resources, ","))
   end
 end
-t.eq(#(by_kind.ClusterRole or {}) + #(by_kind.ClusterRoleBinding or {}), 0, "nothing cluster-wide")
+for _, e in ipairs(by_kind.ClusterRoleBinding or {}) do
+  t.eq(e.obj.subjects, { { kind = "ServiceAccount", name = pod.serviceAccountName, namespace = cj.metadata.namespace } },
+    "ClusterRoleBinding " .. e.obj.metadata.name .. ": only xcsreg's own ServiceAccount, never default")
+end
 
 -- ---- IRSA ----
 local irsa = one("ServiceAccount", "irsa-serviceaccount.yaml")

@@ -241,6 +241,7 @@ status, out, err = lib.setup({ "--kubeconfig", kc, "-n", "a", "-n", "b", "--secr
   "--docker-password-env", "PW1" }, { env = env })
 t.eq({ status, out }, { 1, "" }, "unreachable cluster: exit 1")
 t.ok(err:find("https://127.0.0.1:9", 1, true) ~= nil, "... the message names the server", err)
-t.ok(err:find("stopped: 1 namespace(s) not handled (b)", 1, true) ~= nil, "... and the run stops there", err)
+t.ok(err:find("stopped: 2 namespace(s) not handled (a, b)", 1, true) ~= nil,
+  "... and the run stops there (at its first read, of both namespaces at once)", err)
 
 return t.done()

@@ -136,7 +136,8 @@ lib.clear_log()
 status, out = lib.setup({ "--config", site, "-q" }, { kubeconfig = "alice.kubeconfig", env = env })
 t.eq({ status, out }, { 0, "" }, "re-run with -q: exit 0, silent")
 local log = lib.log()
-t.eq(lib.methods(log), string.rep("GET", 12, " "), "re-run: 12 GETs (3 namespaces x (3 Secrets + 1 ServiceAccount)), no write")
+t.eq(lib.methods(log), "GET:403 GET:403 " .. string.rep("GET", 12, " "), "re-run: the cluster-wide LISTs of Secrets "
+  .. "and ServiceAccounts forbidden, then 12 GETs (3 namespaces x (3 Secrets + 1 ServiceAccount)), no write")
 
 -- ---- the passwords never leak ----
 t.eq(leaks(out .. err), "", "stdout and stderr (with -v) hold no password, auth or .dockerconfigjson")

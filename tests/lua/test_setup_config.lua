@@ -89,7 +89,8 @@ t.eq(plan and plan.secrets[2].registries[1].username, "robot$x", "second Secret"
 
 fails_with("return 1", "must return a table, not number", "not a table")
 fails_with("return { registry = {} }",
-  'unknown key "registry" (known: namespaces, registries, service_accounts)', "unknown top-level key")
+  'unknown key "registry" (known: all_namespaces, exclude_namespaces, namespace_selector, namespaces, registries, '
+  .. 'service_accounts)', "unknown top-level key")
 fails_with("return { registries = {} }", "registries: must be a non-empty list of entries", "no registries")
 fails_with("return { namespaces = { 'ok', 'Bad_NS' }, registries = { { " .. ok_entry .. " } } }",
   'namespaces[2]: "Bad_NS" is not a valid namespace name: it must be a lowercase RFC 1123 label '
@@ -117,8 +118,8 @@ fails_with("return { registries = { { secret = 's', server = 'h', username = 7, 
 fails_with("return { registries = { { secret = 's', server = '', username = 'u', password_env = 'X' } } }",
   'registries[1] (secret "s"): server: must not be empty', "empty server")
 fails_with("return { registries = { { secret = 's', server = 'h', username = 'u' } } }",
-  'registries[1] (secret "s"): missing password: give one of password_env, password_file, password_command',
-  "no password source")
+  'registries[1] (secret "s"): missing password: give one of password_env, password_file, password_command, '
+  .. "or a credential source: credential_helper, docker_config, ecr, gcp", "no password source")
 fails_with("return { registries = { { secret = 's', server = 'h', username = 'u', password_env = 'X', password_file = 'f' } } }",
   'registries[1] (secret "s"): password_env and password_file both given: give only one', "two password sources")
 fails_with("return { registries = { { secret = 's', server = 'h', username = 'u', password_command = 'pass show x' } } }",
@@ -135,6 +136,48 @@ fails_with("return { registries = { { secret = 's', server = 'h', username = 'u'
   'registries[1] (secret "s"): password_file: ' .. empty .. " is empty", "a password file with only a newline")
 fails_with("return { registries = { { secret = 's', server = 'h', username = 'u', password_env = 'XCSREG_TEST_UNSET_VAR' } } }",
   'registries[1] (secret "s"): password_env: environment variable XCSREG_TEST_UNSET_VAR is not set', "unset variable")
+
+-- ---- credentials minted at run time, and the keys for verification and rotation ----
+plan = config.load_file(site([[
+return { registries = {
+  { secret = "ecr", server = "111122223333.dkr.ecr.eu-west-1.amazonaws.com", ecr = { region = "eu-west-1" },
+    refresh_before = "1h30m" },
+  { secret = "gcr", server = "europe-docker.pkg.dev", username = "oauth2accesstoken", gcp = {}, refresh_before = 600,
+    email = "ops@example.org" },
+} }]]))
+local ecr_registry = plan and plan.secrets[1].registries[1]
+t.eq(ecr_registry and { ecr_registry.server, ecr_registry.username, ecr_registry.password, ecr_registry.refresh_before,
+  ecr_registry.source.ecr }, { "111122223333.dkr.ecr.eu-west-1.amazonaws.com", nil, nil, 5400, { region = "eu-west-1" } },
+  "ecr: no username needed, nothing minted yet, the entry kept as the source, refresh_before in seconds")
+local gcr = plan and plan.secrets[2].registries[1]
+t.eq(gcr and { gcr.username, gcr.email, gcr.refresh_before, gcr.source.gcp }, { "oauth2accesstoken", "ops@example.org",
+  600, {} }, "gcp: a username given is kept (the minted one must match it)")
+plan = config.load_file(site(string.format([[
+return { registries = { { %s, registry_ca_file = %q, insecure_registry = true } } }]], ok_entry, token)))
+t.eq(plan and plan.secrets[1].registries[1], { server = "ghcr.io", username = "bot", password = "fake-token-for-tests",
+  email = "", ca_file = token, insecure = true }, "registry_ca_file and insecure_registry")
+fails_with("return { registries = { { secret = 's', server = 'h', ecr = {}, password_env = 'X' } } }",
+  'registries[1] (secret "s"): ecr and password_env both given: give only one', "a minting source and a password")
+fails_with("return { registries = { { secret = 's', server = 'h', ecr = {}, gcp = {} } } }",
+  'registries[1] (secret "s"): ecr and gcp both given: give only one', "two minting sources")
+fails_with("return { registries = { { secret = 's', server = 'h', ecr = { regoin = 'eu-west-1' } } } }",
+  'registries[1] (secret "s"): ecr.regoin: unknown setting', "a misspelt source setting")
+fails_with("return { registries = { { secret = 's', server = 'h', credential_helper = '' } } }",
+  'registries[1] (secret "s"): credential_helper: must be a non-empty string', "an empty helper name")
+fails_with("return { registries = { { secret = 's', server = 'h', gcp = {}, refresh_before = '2 hours' } } }",
+  'registries[1] (secret "s"): refresh_before: must be a whole number of seconds, or a duration like "2h", "90m", '
+  .. '"1h30m" or "3d"', "refresh_before that is no duration")
+fails_with("return { registries = { { secret = 's', server = 'h', gcp = {}, refresh_before = 0 } } }",
+  'registries[1] (secret "s"): refresh_before: must be a whole number of seconds, or a duration like "2h", "90m", '
+  .. '"1h30m" or "3d"', "refresh_before = 0")
+fails_with("return { registries = { { " .. ok_entry .. ", refresh_before = '2h' } } }",
+  'registries[1] (secret "ghcr"): refresh_before: only for a credential minted by credential_helper, docker_config, '
+  .. "ecr, gcp", "refresh_before on a static password")
+fails_with("return { registries = { { " .. ok_entry .. ", registry_ca_file = '/nonexistent/ca.pem' } } }",
+  'registries[1] (secret "ghcr"): registry_ca_file: cannot read /nonexistent/ca.pem: No such file or directory',
+  "an unreadable registry_ca_file")
+fails_with("return { registries = { { " .. ok_entry .. ", insecure_registry = 'yes' } } }",
+  'registries[1] (secret "ghcr"): insecure_registry: must be true or false, not string', "insecure_registry = 'yes'")
 
 local function command(argv)
   return string.format("return { registries = { { secret = 's', server = 'h', username = 'u', password_command = %s } } }",
@@ -187,9 +230,58 @@ t.fails("--docker-password-file: cannot read /nonexistent: No such file or direc
 t.fails('--secret-name: "R" is not a valid Secret name', "flags: bad name", config.from_flags,
   { ["secret-name"] = "R", ["docker-username"] = "u", ["docker-password-file"] = token })
 
+-- ---- namespace selection ----
+plan = config.load_file(site("return { namespace_selector = 'xnat=jobs', registries = { { " .. ok_entry .. " } } }"))
+t.eq({ plan.namespace_selector, plan.namespaces, plan.all_namespaces }, { "xnat=jobs", nil, nil }, "namespace_selector")
+plan = config.load_file(site("return { all_namespaces = true, exclude_namespaces = { 'kube-system', 'default' }, "
+  .. "registries = { { " .. ok_entry .. " } } }"))
+t.eq({ plan.all_namespaces, plan.exclude_namespaces }, { true, { "kube-system", "default" } },
+  "all_namespaces with exclude_namespaces")
+plan = config.load_file(site("return { all_namespaces = true, exclude_namespaces = {}, registries = { { " .. ok_entry .. " } } }"))
+t.eq({ plan.all_namespaces, plan.exclude_namespaces }, { true, nil }, "exclude_namespaces may be empty")
+plan = config.load_file(site("return { namespaces = { 'a' }, all_namespaces = false, registries = { { " .. ok_entry .. " } } }"))
+t.eq({ plan.namespaces, plan.all_namespaces }, { { "a" }, nil }, "all_namespaces = false is as good as absent")
+fails_with("return { namespaces = { 'a' }, namespace_selector = 'x=y', registries = { { " .. ok_entry .. " } } }",
+  "namespaces and namespace_selector both given: give only one of namespaces, namespace_selector, all_namespaces",
+  "namespaces and namespace_selector")
+fails_with("return { namespace_selector = 'x=y', all_namespaces = true, registries = { { " .. ok_entry .. " } } }",
+  "namespace_selector and all_namespaces both given: give only one of namespaces, namespace_selector, all_namespaces",
+  "namespace_selector and all_namespaces")
+fails_with("return { all_namespaces = 'yes', registries = { { " .. ok_entry .. " } } }",
+  "all_namespaces: must be true or false, not string", "all_namespaces not a boolean")
+fails_with("return { namespaces = { 'a' }, exclude_namespaces = { 'b' }, registries = { { " .. ok_entry .. " } } }",
+  "exclude_namespaces: only with all_namespaces = true", "exclude_namespaces without all_namespaces")
+fails_with("return { all_namespaces = true, exclude_namespaces = { 'Kube' }, registries = { { " .. ok_entry .. " } } }",
+  'exclude_namespaces[1]: "Kube" is not a valid namespace name: it must be a lowercase RFC 1123 label '
+  .. "(a-z, 0-9 and '-', starting and ending with a letter or digit, at most 63 characters)", "bad excluded name")
+fails_with("return { namespace_selector = '', registries = { { " .. ok_entry .. " } } }",
+  "namespace_selector: must not be empty", "empty selector")
+fails_with("return { namespace_selector = { 'x=y' }, registries = { { " .. ok_entry .. " } } }",
+  "namespace_selector: must be a string, not table", "selector not a string")
+fails_with("return { namespace_selector = 'team in a', registries = { { " .. ok_entry .. " } } }",
+  'namespace_selector: "team in a" is not a valid label selector: want key=value, key!=value, key in (v1,v2), '
+  .. 'key notin (v1,v2), key or !key, joined by "," (keys and values as in labels)', "bad selector")
+fails_with("return { namespace_selector = 'xnat=jobs,tier=a b', registries = { { " .. ok_entry .. " } } }",
+  'namespace_selector: "xnat=jobs,tier=a b" is not a valid label selector: want key=value, key!=value, '
+  .. 'key in (v1,v2), key notin (v1,v2), key or !key, joined by "," (keys and values as in labels); '
+  .. '"tier=a b" is none of these', "bad requirement named")
+for _, good in ipairs { "a=b", "a==b", "a!=b", "a", "!a", "! a", "a in (x, y)", "a notin (x,y),b=c", "a=",
+                        "kubernetes.io/metadata.name=team-a", "xcsreg.io/pull-secrets in (yes)", "A_b.c=D-e",
+                        " a = b , c " } do
+  t.eq(config.check_selector(good), nil, "selector accepted: " .. good)
+end
+for _, bad in ipairs { "a=b c", "a in x", "=b", "a in ()", "a b", "a,", ",a", "!a=b", "a=b=c", "-a=b", "a!b",
+                       "a=-b", "Bad_/x=y", string.rep("k", 64) .. "=v", "a=" .. string.rep("v", 64), "a=b\n" } do
+  t.ok(config.check_selector(bad), "selector rejected: " .. bad:sub(1, 12):gsub("\n", "\\n"))
+end
+
 -- ---- overrides ----
 plan = config.override({ namespaces = { "a" }, service_accounts = { "default" } }, { "b", "c" }, { "sa" })
 t.eq(plan, { namespaces = { "b", "c" }, service_accounts = { "sa" } }, "-n and --service-account override the file")
+plan = config.override({ all_namespaces = true, exclude_namespaces = { "x" }, service_accounts = { "default" } }, { "b" })
+t.eq(plan, { namespaces = { "b" }, service_accounts = { "default" } }, "-n overrides all_namespaces")
+plan = config.override({ namespace_selector = "a=b", service_accounts = { "default" } }, { "b" })
+t.eq(plan, { namespaces = { "b" }, service_accounts = { "default" } }, "-n overrides namespace_selector")
 t.fails('--namespace[2]: "B" is not a valid namespace name', "bad -n", config.override, {}, { "a", "B" })
 t.fails('--service-account[1]: "S A" is not a valid ServiceAccount name', "bad --service-account",
   config.override, {}, nil, { "S A" })

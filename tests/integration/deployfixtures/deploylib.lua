@@ -22,10 +22,6 @@ function lib.documents(path)
   return docs
 end
 
--- Flags that issue 5's rotation work adds to setup.lua (--lock, --metrics-file):
--- the recipes use them already. Once setup.lua has them, this list can go.
-lib.PENDING = { ["--lock"] = true, ["--metrics-file"] = true }
-
 local flags_of = {}
 -- The long flags `xcsreg run SCRIPT --help` lists.
 function lib.script_flags(script)
@@ -39,20 +35,18 @@ function lib.script_flags(script)
 end
 
 -- The flags of `xcsreg ... run SCRIPT ARGS...` (argv from after the binary)
--- that SCRIPT does not take: { unknown = {...}, pending = {...} }, or nil and
--- why when argv does not run a shipped script.
+-- that SCRIPT does not take: { script =, unknown = {...} }, or nil and why
+-- when argv does not run a shipped script.
 function lib.check_args(argv)
   local i = 1
   while argv[i] and argv[i] ~= "run" do i = i + 1 end
   local script = argv[i + 1]
   if not script or not script:find("^%w+%.lua$") then return nil, "not `run SCRIPT.lua`: " .. table.concat(argv, " ") end
   local known = lib.script_flags(script)
-  local result = { script = script, unknown = {}, pending = {} }
+  local result = { script = script, unknown = {} }
   for j = i + 2, #argv do
     local flag = argv[j]:match("^(%-%-[%w-]+)")
-    if flag and not known[flag] then
-      table.insert(lib.PENDING[flag] and result.pending or result.unknown, flag)
-    end
+    if flag and not known[flag] then table.insert(result.unknown, flag) end
   end
   return result
 end

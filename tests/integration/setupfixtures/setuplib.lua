@@ -46,16 +46,24 @@ function lib.write(name, text)
   return path
 end
 
--- Runs `xcsreg [host_args] run setup.lua args...` -> status, stdout, stderr.
--- opts: env (added), stdin, kubeconfig (a file of the simulator's; default
--- token.kubeconfig), host_args.
+-- Runs `xcsreg [host_args] run setup.lua args... [defaults]` -> status,
+-- stdout, stderr. The defaults: a lock file of the test run's own unless
+-- args give a --lock, and --no-verify (the tests' registries are
+-- fictional) unless opts.verify. opts: env (added), stdin, kubeconfig (a
+-- file of the simulator's; default token.kubeconfig), host_args, verify.
 function lib.setup(args, opts)
   opts = opts or {}
   local argv = { lib.xcsreg }
   for _, a in ipairs(opts.host_args or {}) do argv[#argv + 1] = a end
   argv[#argv + 1] = "run"
   argv[#argv + 1] = "setup.lua"
-  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  local lock = lib.tmp .. "/setup.lock"
+  for _, a in ipairs(args) do
+    argv[#argv + 1] = a
+    if a == "--lock" or a:find("^%-%-lock=") then lock = nil end
+  end
+  if lock then argv[#argv + 1] = "--lock=" .. lock end
+  if not opts.verify then argv[#argv + 1] = "--no-verify" end
   local env = { KUBECONFIG = simctl.dir .. "/" .. (opts.kubeconfig or "token.kubeconfig"), HOME = lib.tmp }
   for k, v in pairs(opts.env or {}) do env[k] = v end
   local status, out, err = proc.run { argv = argv, env = env, stdin = opts.stdin, timeout = 120 }

@@ -1,0 +1,43 @@
+-- xcsreg.metrics: how the run went, in Prometheus text format for
+-- node_exporter's textfile collector (which reads only files named *.prom).
+local metrics = {}
+
+local function quote(v) return (v:gsub('[\\"\n]', { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n" })) end
+
+-- Writes run = { time = epoch seconds, success = boolean, expiries = {
+-- { namespace =, secret =, expires_at = epoch seconds }, ... } } to path,
+-- through a temporary file renamed over it, so that the collector never
+-- reads half a file. Returns true | nil, message.
+function metrics.write(path, run)
+  local lines = {
+    "# HELP xcsreg_last_run_timestamp_seconds When the last xcsreg run ended, in seconds since the epoch.",
+    "# TYPE xcsreg_last_run_timestamp_seconds gauge",
+    "xcsreg_last_run_timestamp_seconds " .. run.time,
+    "# HELP xcsreg_last_run_success Whether the last xcsreg run succeeded (1) or failed (0).",
+    "# TYPE xcsreg_last_run_success gauge",
+    "xcsreg_last_run_success " .. (run.success and 1 or 0),
+    "# HELP xcsreg_secret_expiry_timestamp_seconds When the credential a Secret holds expires, in seconds since the epoch.",
+    "# TYPE xcsreg_secret_expiry_timestamp_seconds gauge",
+  }
+  for _, e in ipairs(run.expiries) do
+    lines[#lines + 1] = string.format('xcsreg_secret_expiry_timestamp_seconds{namespace="%s",secret="%s"} %d',
+      quote(e.namespace), quote(e.secret), e.expires_at)
+  end
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "w")
+  if not f then return nil, "cannot write " .. err end
+  local ok, werr = f:write(table.concat(lines, "\n"), "\n")
+  local closed, cerr = f:close()
+  if not (ok and closed) then
+    os.remove(tmp)
+    return nil, "cannot write " .. tmp .. ": " .. tostring(werr or cerr)
+  end
+  local renamed, rerr = os.rename(tmp, path)
+  if not renamed then
+    os.remove(tmp)
+    return nil, "cannot rename " .. rerr
+  end
+  return true
+end
+
+return metrics

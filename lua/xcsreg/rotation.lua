@@ -1,0 +1,180 @@
+-- xcsreg.rotation: when a Secret's minted credentials are due for renewal,
+-- and the record of it kept on the Secret:
+--   xcsreg.io/rotated-at   when its content was last written (RFC 3339, UTC)
+--   xcsreg.io/expires-at   the earliest expiry of its registries' credentials,
+--                          where the sources know it
+-- A credential from xcsreg.sources is minted again when the stored one has
+-- less than half of its lifetime (expires-at minus rotated-at) left, or less
+-- than the entry's refresh_before; otherwise the stored one is used as it
+-- is, and the source is not asked at all. Static passwords are read every
+-- run; writing only what differs is xcsreg.secrets' job.
+local base64 = require "base64"
+local json = require "json"
+local log = require "log"
+local secrets = require "xcsreg.secrets"
+local sources = require "xcsreg.sources"
+
+local rotation = {}
+
+rotation.ROTATED_AT = "xcsreg.io/rotated-at"
+rotation.EXPIRES_AT = "xcsreg.io/expires-at"
+
+-- The clock of the whole workflow, sources included. XCSREG_NOW (epoch
+-- seconds) stands in for it: a testing hook, so that tests can play cron.
+function rotation.now()
+  local fake = os.getenv("XCSREG_NOW")
+  return fake and math.tointeger(tonumber(fake)) or os.time()
+end
+
+-- Why XCSREG_NOW cannot be used, or nil.
+function rotation.check_clock()
+  local fake = os.getenv("XCSREG_NOW")
+  if fake and not math.tointeger(tonumber(fake)) then
+    return string.format('XCSREG_NOW: must be a whole number of seconds since the epoch, not "%s"', fake)
+  end
+end
+
+function rotation.format_time(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", t) end
+
+-- Epoch seconds of a "YYYY-MM-DDTHH:MM:SSZ" time, or nil. (os.time reads
+-- local time: the days are counted here, after Howard Hinnant's days_from_civil.)
+function rotation.parse_time(s)
+  local y, mo, d, h, mi, sec = tostring(s):match("^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)Z$")
+  if not y then return nil end
+  y, mo = tonumber(y), tonumber(mo)
+  if mo <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (mo > 2 and mo - 3 or mo + 9) + 2) // 5 + tonumber(d) - 1
+  local days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+end
+
+local UNITS = { s = 1, m = 60, h = 3600, d = 86400 }
+
+-- Seconds from a number of seconds or a string like "2h", "90m", "1h30m",
+-- "3d"; nil for nil; nil, message for anything else.
+function rotation.parse_duration(v)
+  if v == nil then return nil end
+  if math.type(v) == "integer" and v > 0 then return v end
+  local total, pos = 0, 1
+  while type(v) == "string" and pos <= #v do
+    local n, unit, after = v:match("^(%d+)([smhd])()", pos)
+    if not n then break end
+    total, pos = total + tonumber(n) * UNITS[unit], after
+  end
+  if type(v) ~= "string" or pos <= #v or total == 0 then
+    return nil, 'must be a whole number of seconds, or a duration like "2h", "90m", "1h30m" or "3d"'
+  end
+  return total
+end
+
+-- "3h12m", "2d4h", "20m", "40s"
+function rotation.format_duration(s)
+  local d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
+  if d > 0 then return string.format("%dd%dh", d, h) end
+  if h > 0 then return string.format("%dh%dm", h, m) end
+  if m > 0 then return string.format("%dm", m) end
+  return string.format("%ds", s)
+end
+
+local function annotation(obj, key)
+  local annotations = obj and obj.metadata.annotations
+  return annotations and rotation.parse_time(annotations[key])
+end
+
+-- The expiry recorded on a stored Secret (or false: none), or nil.
+function rotation.expires_at(obj) return annotation(obj, rotation.EXPIRES_AT) end
+
+-- The annotations of a Secret written at `now`.
+function rotation.annotations(now, expires_at)
+  return { [rotation.ROTATED_AT] = rotation.format_time(now),
+           [rotation.EXPIRES_AT] = expires_at and rotation.format_time(expires_at) or nil }
+end
+
+-- The auths of a stored Secret's .dockerconfigjson by server, or {}.
+local function stored_auths(obj)
+  local data = obj and obj.data and obj.data[".dockerconfigjson"]
+  local doc = data and json.decode(base64.decode(log.secret(data)) or "")
+  local auths = type(doc) == "table" and type(doc.auths) == "table" and doc.auths or {}
+  for _, a in pairs(auths) do
+    if type(a) == "table" and type(a.password) == "string" then log.secret(a.password) end
+  end
+  return auths
+end
+
+-- Why Secret s (a plan entry) needs its minted credentials minted again,
+-- given the stored Secret obj (false: none) and its auths, or nil when the
+-- stored ones serve.
+local function due(s, obj, auths, now, force)
+  if not obj then return "no Secret yet" end
+  if not secrets.managed(obj) then return "the Secret was not made by xcsreg" end
+  if force then return "--force-rotate" end
+  local count, refresh_before = 0, 0
+  for _ in pairs(auths) do count = count + 1 end
+  for _, r in ipairs(s.registries) do
+    local a = auths[r.server]
+    local usable = type(a) == "table" and type(a.username) == "string" and type(a.password) == "string"
+      and a.password ~= ""
+    if not usable or (r.username and a.username ~= r.username) then return "its registries or users changed" end
+    refresh_before = math.max(refresh_before, r.refresh_before or 0)
+  end
+  if count ~= #s.registries then return "its registries or users changed" end
+  local rotated, expires = annotation(obj, rotation.ROTATED_AT), rotation.expires_at(obj)
+  if not rotated or not expires or expires <= rotated then return "no recorded lifetime" end
+  local left = expires - now
+  if left < (expires - rotated) / 2 then return "less than half of its lifetime left" end
+  if left < refresh_before then return "less than refresh_before left" end
+end
+
+-- The registries of Secret s with their credentials, for a write at `now`:
+-- static passwords as read, minted ones from the stored Secret obj when it
+-- is not due, else from their source (once per run). Returns the list and
+-- the earliest known expiry, or nil and why not.
+function rotation.credentials(s, obj, now, force)
+  local auths, reason
+  local list, expires_at = {}, nil
+  for i, r in ipairs(s.registries) do
+    local c = { server = r.server, username = r.username, password = r.password, email = r.email,
+                ca_file = r.ca_file, insecure = r.insecure }
+    if r.source then
+      if reason == nil then
+        auths = stored_auths(obj)
+        reason = due(s, obj, auths, now, force) or false
+      end
+      local expiry
+      if reason then
+        log.debug("secret/%s: minting the credential of %s (%s)", s.name, r.server, reason)
+        local cred, err = sources.get(r.source, { now = now })
+        if not cred then return nil, err end
+        if cred.password == "" then return nil, sources.kind(r.source) .. ": the password is empty" end
+        if cred.username:find(":", 1, true) then
+          return nil, sources.kind(r.source) .. ": the user name contains ':'"
+        end
+        if r.username and cred.username ~= r.username then
+          return nil, string.format("%s: the credential is for user %s, not %s as the site file says",
+            sources.kind(r.source), cred.username, r.username)
+        end
+        c.username, c.password, expiry = cred.username, cred.password, cred.expires_at
+      else
+        c.username, c.password, expiry = auths[r.server].username, auths[r.server].password, rotation.expires_at(obj)
+      end
+      if expiry and (not expires_at or expiry < expires_at) then expires_at = expiry end
+    end
+    list[i] = c
+  end
+  return list, expires_at
+end
+
+-- What to say when the Secret stored as obj (false: none) is kept because
+-- `why`: "refresh failed (why); the current credential expires in 3h12m".
+function rotation.kept(obj, why, now)
+  if not obj then return "not created: " .. why end
+  local expires = rotation.expires_at(obj)
+  local msg = "refresh failed (" .. why .. "); "
+  if not expires then return msg .. "the Secret in the cluster is kept" end
+  if expires >= now then return msg .. "the current credential expires in " .. rotation.format_duration(expires - now) end
+  return msg .. "the current credential expired " .. rotation.format_duration(now - expires) .. " ago"
+end
+
+return rotation

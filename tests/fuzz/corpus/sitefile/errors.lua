@@ -1,0 +1,1 @@
+return { namespaces = "oops", registries = { { secret = "Bad_Name", server = "", username = "a:b", password = "x", bogus = 1 }, 42 } }
