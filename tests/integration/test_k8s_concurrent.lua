@@ -169,8 +169,12 @@ local ok, err = pcall(c.map, c, range(5), function(i)
   completed[#completed + 1] = i
 end, { concurrency = 2 })
 t.eq({ ok, err }, { false, "item 1 failed" }, "error: raised by map")
-t.eq(completed, { 2 }, "error: the item in flight completed, none started after")
-t.eq(#simctl.log(), 2, "error: two requests sent")
+-- Item 2 may finish (freeing its slot for item 3) a moment before item 1's
+-- error is seen; after the error, nothing new starts.
+table.sort(completed)
+t.ok(completed[1] == 2 and #completed <= 2 and (completed[2] == nil or completed[2] == 3),
+  "error: the item in flight completed, nothing started after the error", t.show(completed))
+t.ok(#simctl.log() == #completed + 1, "error: one request per item started", tostring(#simctl.log()))
 t.ok(c:get(NS_PATH), "error: the client works afterwards")
 t.eq(c:map(range(3), function(i) return c:get(NS_PATH) and i end), { 1, 2, 3 }, "error: and maps again")
 
