@@ -17,7 +17,6 @@ local rotation = require "xcsreg.rotation"
 local status = require "xcsreg.status"
 
 local EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
-local DEFAULT_WARN = "24h"
 
 local flags = {
   { long = "config", arg = "FILE", help = "site file (also $XCSREG_CONFIG; default " .. config.DEFAULT_FILE
@@ -28,8 +27,8 @@ local flags = {
     help = "ServiceAccount that must list the Secrets (repeatable; default: the file's, or default)" },
   { long = "kubeconfig", arg = "FILE", help = "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)" },
   { long = "context", arg = "NAME", help = "kubeconfig context" },
-  { long = "warn-within", arg = "DURATION", help = "a Secret expiring sooner is a problem (default " .. DEFAULT_WARN
-    .. "; e.g. 90m, 2h, 3d)" },
+  { long = "warn-within", arg = "DURATION", help = "a Secret expiring sooner is a problem (e.g. 90m, 2h, 3d; "
+    .. "default: an eighth of its lifetime, else 24h)" },
   { long = "output", short = "o", arg = "FORMAT", help = "text (default) or json" },
   { long = "quiet", short = "q", help = "print only what is wrong (nothing when all is well)" },
   { long = "verbose", short = "v", repeated = true, help = "log more (repeat for more)" },
@@ -50,9 +49,12 @@ Flags:
 ]] .. cli.help(flags) .. [[
 
 
-Exit status: 0 all is well; 1 something is expired, expires within
---warn-within, is missing or not referenced, a pod is stuck, or a read failed;
-2 usage or configuration error.
+A Secret is expiring when less than --warn-within is left or, by default,
+less than an eighth of its lifetime (from its xcsreg.io/rotated-at to its
+xcsreg.io/expires-at; 24h when unknown): setup.lua renews at half of it.
+
+Exit status: 0 all is well; 1 something is expired, expiring, missing or not
+referenced, a pod is stuck, or a read failed; 2 usage or configuration error.
 ]]
 
 local function usage_error(msg)
@@ -105,9 +107,9 @@ local function main(...)
   if output ~= "text" and output ~= "json" then
     return usage_error(string.format('--output: must be "text" or "json", not "%s"', output))
   end
-  local warn_text = opts["warn-within"] or DEFAULT_WARN
+  local warn_text = opts["warn-within"]
   local warn_within, derr = rotation.parse_duration(math.tointeger(tonumber(warn_text)) or warn_text)
-  if not warn_within then return usage_error("--warn-within: " .. derr) end
+  if derr then return usage_error("--warn-within: " .. derr) end
   local clock_err = rotation.check_clock()
   if clock_err then return usage_error(clock_err) end
 

@@ -82,12 +82,27 @@ local function set_of(list)
   return set
 end
 
+-- How close to its expiry a Secret may come before that is a problem:
+-- --warn-within when given, else an eighth of the lifetime its annotations
+-- record (expires-at minus rotated-at), else 24 hours. setup.lua renews a
+-- minted credential once less than half of its lifetime is left, so while
+-- it runs at least every three eighths of a lifetime (4h30m for a 12-hour
+-- ECR token, 22m for a 1-hour GCP one), no Secret gets below an eighth.
+-- rotated may be nil; epoch seconds all.
+status.DEFAULT_WARN = 86400
+function status.warn_within(rotated, expires, ctx)
+  if ctx.warn_within then return ctx.warn_within end
+  if rotated and rotated < expires then return (expires - rotated) // 8 end
+  return status.DEFAULT_WARN
+end
+
 -- Expiry of a Secret from its annotations, into entry (and problems).
 local function judge_expiry(entry, annotations, ctx, problem)
-  local rotated = annotations[rotation.ROTATED_AT]
-  if rotated then
-    entry.rotated_at = rotation.parse_time(rotated) and rotated or nil
-    if not entry.rotated_at then problem("invalid annotation " .. rotation.ROTATED_AT .. ": " .. rotated, "invalid") end
+  local rotated_text, rotated = annotations[rotation.ROTATED_AT], nil
+  if rotated_text then
+    rotated = rotation.parse_time(rotated_text)
+    entry.rotated_at = rotated and rotated_text
+    if not rotated then problem("invalid annotation " .. rotation.ROTATED_AT .. ": " .. rotated_text, "invalid") end
   end
   local expires = annotations[rotation.EXPIRES_AT]
   if not expires then
@@ -101,13 +116,15 @@ local function judge_expiry(entry, annotations, ctx, problem)
     return
   end
   entry.expires_at, entry.expires_in = expires, t - ctx.now
+  entry.warn_within = status.warn_within(rotated, t, ctx)
   if t <= ctx.now then
     entry.expiry = "expired " .. rotation.format_duration(ctx.now - t) .. " ago"
     problem("expired", "expired", entry.expiry)
   else
     entry.expiry = "expires in " .. rotation.format_duration(t - ctx.now)
-    if t - ctx.now <= ctx.warn_within then
-      problem("expires within " .. ctx.warn_text, "expiring", entry.expiry .. " (within " .. ctx.warn_text .. ")")
+    if t - ctx.now <= entry.warn_within then
+      local within = ctx.warn_text or rotation.format_duration(entry.warn_within)
+      problem("expires within " .. within, "expiring", entry.expiry .. " (within " .. within .. ")")
     end
   end
 end
@@ -154,7 +171,8 @@ end
 
 -- One namespace's report. want: { service_accounts = {...}, secrets = nil
 -- (no site file) or { { name =, servers = {...} }, ... } }. ctx: { now =
--- epoch seconds, warn_within = seconds, warn_text = "24h" }.
+-- epoch seconds, and from --warn-within: warn_within = seconds, warn_text
+-- = "24h" (both nil: each Secret's own) }.
 -- The report: { namespace, secrets = { entry... }, service_accounts = {...},
 -- pods = {...}, errors = { message... }, problems = { line... }, fatal }.
 function status.namespace(client, ns, want, ctx)
@@ -389,7 +407,7 @@ function status.document(reports, ctx)
         name = s.name, state = s.state, registries = array(s.registries),
         inSiteFile = s.in_site_file == nil and json.null or s.in_site_file,
         rotatedAt = s.rotated_at or json.null, expiresAt = s.expires_at or json.null,
-        expiresInSeconds = s.expires_in or json.null,
+        expiresInSeconds = s.expires_in or json.null, warnWithinSeconds = s.warn_within or json.null,
         referencedBy = array(s.referenced_by), notReferencedBy = array(s.not_referenced_by),
         problems = array(s.problems),
       }
@@ -413,7 +431,7 @@ function status.document(reports, ctx)
   local problems = status.problems(reports)
   return {
     apiVersion = "xcsreg.io/v1", kind = "Status",
-    time = rotation.format_time(ctx.now), warnWithinSeconds = ctx.warn_within,
+    time = rotation.format_time(ctx.now), warnWithinSeconds = ctx.warn_within or json.null,
     ok = #problems == 0, problems = array(problems), namespaces = array(namespaces),
   }
 end

@@ -109,13 +109,26 @@ code, out, err = status { "--config", site, "-n", "team-a", "-q" }
 t.eq({ code, out, err }, { 0, "", "" }, "healthy with -q: silent, exit 0")
 
 -- ---- expiry against the clock and --warn-within ----
+-- Without --warn-within each Secret is judged by its own lifetime: quay's
+-- is 30h30m, so it is expiring under an eighth of that, 3h48m45s.
 code, out = status({ "--config", site, "-n", "team-a", "-q" }, { now = T + 7 * H })
+t.eq({ code, out }, { 0, "" }, "7 hours later: quay has 23h of 30h30m left, fine by its own lifetime, exit 0")
+code, out = status({ "--config", site, "-n", "team-a", "-q" }, { now = T + 27 * H })
+t.eq({ code, out }, { 1, [[
+NAMESPACE  SECRET  REGISTRIES  ROTATED               EXPIRY           STATUS
+team-a     quay    quay.io     2026-09-21T11:30:00Z  expires in 3h0m  expires within 3h48m
+
+1 problem (3 Secrets in 1 namespace, 0 pods stuck)
+]] }, "27 hours later: quay has 3h left, under an eighth of its lifetime, exit 1")
+code, out = status({ "--config", site, "-n", "team-a", "-q" }, { now = T + 26 * H })
+t.eq({ code, out }, { 0, "" }, "26 hours later: 4h0m left, still above the eighth")
+code, out = status({ "--config", site, "-n", "team-a", "-q", "--warn-within", "24h" }, { now = T + 7 * H })
 t.eq({ code, out }, { 1, [[
 NAMESPACE  SECRET  REGISTRIES  ROTATED               EXPIRY            STATUS
 team-a     quay    quay.io     2026-09-21T11:30:00Z  expires in 23h0m  expires within 24h
 
 1 problem (3 Secrets in 1 namespace, 0 pods stuck)
-]] }, "7 hours later: quay expires within the default 24h, exit 1")
+]] }, "--warn-within 24h, 7 hours later: quay expires within it, exit 1")
 code, out = status({ "--config", site, "-n", "team-a", "-q", "--warn-within", "22h" }, { now = T + 7 * H })
 t.eq({ code, out }, { 0, "" }, "--warn-within 22h: no longer a problem")
 code, out = status({ "--config", site, "-n", "team-a", "--warn-within=1d1h" }, { now = T + 6 * H })
@@ -131,7 +144,7 @@ team-a     quay    quay.io             2026-09-21T11:30:00Z  expired 20m ago   e
 ]] }, "30h20m later: quay expired 20m ago, exit 1")
 
 -- ---- a namespace with every kind of problem ----
-annotate("team-b", "ghcr", T - 10 * H, T + 2 * H)
+annotate("team-b", "ghcr", T - 11 * H, T + H) -- a 12-hour token: expiring under 1h30m
 annotate("team-b", "harbor", T - 2 * D, T + 5 * D)
 assert(admin:delete("/api/v1/namespaces/team-b/secrets/quay"))
 local old = { server = "old.example.org", username = "old", password = "fake-old-token-St4" }
@@ -160,7 +173,7 @@ pod("team-b", "job-5", { init = { "fetch", "harbor.example.org/xnat/fetch:2" },
 
 local troubled = [[
 NAMESPACE  SECRET  REGISTRIES          ROTATED               EXPIRY           STATUS
-team-b     ghcr    ghcr.io             2026-09-21T02:00:00Z  expires in 2h0m  expires within 24h
+team-b     ghcr    ghcr.io             2026-09-21T01:00:00Z  expires in 1h0m  expires within 1h30m
 team-b     harbor  harbor.example.org  2026-09-19T12:00:00Z  expires in 5d0h  not referenced by serviceaccount/default
 team-b     old     old.example.org     2026-09-18T12:00:00Z  no expiry known  ok (not in the site file)
 team-b     quay    quay.io             <none>                <none>           missing
@@ -183,7 +196,7 @@ local quiet = troubled:gsub("team%-b     old[^\n]*\n", "")
 t.eq({ code, out }, { 1, quiet }, "-q: the same without the healthy Secret")
 
 -- both namespaces from the site file, in order
-code, out = status({ "--config", site, "-q" }, { now = T + 7 * H })
+code, out = status({ "--config", site, "-q" }, { now = T + 27 * H })
 local lines = {}
 for line in out:gmatch("[^\n]+") do
   if line:find("^team%-") then lines[#lines + 1] = line:match("^(%S+%s+%S+)"):gsub("%s+", " ") end
@@ -197,18 +210,23 @@ code, out = status { "--config", site, "-n", "team-b", "-o", "json" }
 local doc = json.decode(out)
 t.eq(code, 1, "-o json: exit 1 as well")
 t.eq({ doc.apiVersion, doc.kind, doc.time, doc.warnWithinSeconds, doc.ok, #doc.problems },
-  { "xcsreg.io/v1", "Status", "2026-09-21T12:00:00Z", 86400, false, 6 }, "-o json: the document's head")
+  { "xcsreg.io/v1", "Status", "2026-09-21T12:00:00Z", json.null, false, 6 },
+  "-o json: the document's head (no --warn-within: null)")
 local ns = doc.namespaces[1]
 local states = {}
 for _, s in ipairs(ns.secrets) do states[#states + 1] = s.name .. "=" .. s.state end
 t.eq({ ns.name, states }, { "team-b", { "ghcr=expiring", "harbor=unreferenced", "old=ok", "quay=missing" } },
   "-o json: each Secret's state")
 t.eq(ns.secrets[1], { name = "ghcr", state = "expiring", registries = { "ghcr.io" }, inSiteFile = true,
-  rotatedAt = "2026-09-21T02:00:00Z", expiresAt = "2026-09-21T14:00:00Z", expiresInSeconds = 7200,
-  referencedBy = { "default" }, notReferencedBy = {}, problems = { "expires within 24h" } },
-  "-o json: a Secret in full")
-t.eq({ ns.secrets[3].inSiteFile, ns.secrets[3].expiresAt, ns.secrets[4].rotatedAt },
-  { false, json.null, json.null }, "-o json: unknown values are null")
+  rotatedAt = "2026-09-21T01:00:00Z", expiresAt = "2026-09-21T13:00:00Z", expiresInSeconds = 3600,
+  warnWithinSeconds = 5400, referencedBy = { "default" }, notReferencedBy = {}, problems = { "expires within 1h30m" } },
+  "-o json: a Secret in full, with the threshold it was judged by")
+t.eq({ ns.secrets[3].inSiteFile, ns.secrets[3].expiresAt, ns.secrets[3].warnWithinSeconds, ns.secrets[4].rotatedAt },
+  { false, json.null, json.null, json.null }, "-o json: unknown values are null")
+code, out = status { "--config", site, "-n", "team-b", "-o", "json", "--warn-within", "90m" }
+doc = json.decode(out)
+t.eq({ doc.warnWithinSeconds, doc.namespaces[1].secrets[1].warnWithinSeconds, doc.namespaces[1].secrets[1].problems },
+  { 5400, 5400, { "expires within 90m" } }, "-o json --warn-within 90m: the flag's threshold, in its words")
 t.eq(ns.serviceAccounts, { { name = "default", found = true, imagePullSecrets = { "ghcr", "quay", "old" } } },
   "-o json: the ServiceAccount and its pull secrets")
 t.eq(ns.stuckPods[1], { name = "job-1", container = "main", reason = "ImagePullBackOff",

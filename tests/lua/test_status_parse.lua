@@ -39,6 +39,18 @@ for _, c in ipairs {
   t.eq(status.registry_host(c[1]), c[2], "registry_host " .. c[1])
 end
 
+-- ---- how close to its expiry a Secret may come ----
+local H = 3600
+for _, c in ipairs {
+  { "ECR, 12h", 0, 12 * H, {}, 5400 }, { "GCP, 1h", 0, H, {}, 450 }, { "30 days", 0, 30 * 24 * H, {}, 90 * H },
+  { "no rotated-at", nil, 12 * H, {}, 24 * H }, { "rotated after it expires", 13 * H, 12 * H, {}, 24 * H },
+  { "rotated as it expires", 12 * H, 12 * H, {}, 24 * H },
+  { "--warn-within wins", 0, 12 * H, { warn_within = 600 }, 600 },
+  { "--warn-within wins without a lifetime", nil, 12 * H, { warn_within = 600 }, 600 },
+} do
+  t.eq(status.warn_within(c[2], c[3], c[4]), c[5], "warn_within: " .. c[1])
+end
+
 -- ---- rendering: a report made by hand ----
 local reports = { {
   namespace = "xnat", errors = {}, service_accounts = {},
