@@ -1,4 +1,4 @@
--- The Roles of scripts/k8s/rbac.yaml and rbac-status.yaml are exactly what setup.lua and status.lua need: with their rules, every run succeeds; without any one verb, some run fails with a 403 naming it.
+-- The Roles of scripts/k8s/rbac.yaml and rbac-status.yaml are exactly what setup.lua and status.lua need: with their rules, every run succeeds (rotation and 409 retries included) and uses each verb; without any one verb, some run fails with a 403 naming it.
 -- needs: apisim
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 package.path = dir .. "/deployfixtures/?.lua;" .. dir .. "/setupfixtures/?.lua;" .. package.path
@@ -6,11 +6,6 @@ local t = require "test"
 local deploy = require "deploylib"
 local lib = require "setuplib"
 local proc = require "proc"
-
--- Granted by the setup Role but used by neither script: setup.lua's own 403
--- hint prints that Role with them, and tests/integration/test_setup_namespaces.lua
--- holds rbac.yaml to it. Drop them from both together.
-local UNUSED = { ["secrets patch"] = true, ["serviceaccounts update"] = true }
 
 -- Every (resource, verb) a Role of the files grants, once, in file order.
 local function rules_of(files, role_name)
@@ -71,17 +66,46 @@ local function xcsreg(script, args, kubeconfig, password)
 end
 
 -- What the CronJob does over time, as the identity: create the Secrets,
--- rotate them, check; and check against a site file that wants one more.
+-- rotate them, check; check against a site file that wants one more; then
+-- make that one and rotate the others while every kind of write loses a
+-- race once (409), so that the reads and writes of the retries are made too.
+local STEPS = { "create", "rotate", "status", "missing", "retry" }
 local function scenario(ns, kubeconfig)
-  return {
+  local r = {
     create = xcsreg("setup.lua", { "--config", site, "-n", ns }, kubeconfig, "one"),
     rotate = xcsreg("setup.lua", { "--config", site, "-n", ns }, kubeconfig, "two"),
     status = xcsreg("status.lua", { "--config", site, "-n", ns }, kubeconfig, "two"),
     missing = xcsreg("status.lua", { "--config", wants_more, "-n", ns, "-q" }, kubeconfig, "two"),
   }
+  local in_ns = "^/api/v1/namespaces/" .. ns .. "/"
+  lib.fault { method = "POST", path_regex = in_ns .. "secrets$", count = 1, status = 409 }
+  lib.fault { method = "PUT", path_regex = in_ns .. "secrets/", count = 1, action = "conflict" }
+  lib.fault { method = "PATCH", path_regex = in_ns .. "serviceaccounts/", count = 1, action = "conflict" }
+  r.retry = xcsreg("setup.lua", { "--config", wants_more, "-n", ns }, kubeconfig, "three")
+  lib.clear_faults()
+  return r
+end
+
+-- The (resource, verb) pairs of the requests in the log made by `user`, as
+-- RBAC names them, each once, sorted; requests outside a namespace apart.
+local VERB = { POST = "create", PUT = "update", PATCH = "patch", DELETE = "delete" }
+local function used(user)
+  local pairs_, seen = {}, {}
+  for _, e in ipairs(lib.log()) do
+    if e.user == user then
+      local resource, name = e.path:match("^/api/v1/namespaces/[^/]+/([^/]+)/?([^/]*)$")
+      local pair = resource and (resource .. " " .. (VERB[e.method] or name == "" and "list" or "get"))
+        or ("outside a namespace: " .. e.method .. " " .. e.path)
+      if not seen[pair] then pairs_[#pairs_ + 1] = pair end
+      seen[pair] = true
+    end
+  end
+  table.sort(pairs_)
+  return pairs_
 end
 
 local ns, kubeconfig = identity(0, grants)
+lib.clear_log()
 local r = scenario(ns, kubeconfig)
 t.eq({ r.create.code, r.create.out }, { 0, "secret/ghcr created\nsecret/harbor created\nserviceaccount/default configured\n" },
   "with the Roles' rules: setup.lua creates the Secrets and lists them in default")
@@ -91,6 +115,18 @@ t.ok(r.status.code == 0 and r.status.err == "" and r.status.out:find("all well (
   "with the Roles' rules: status.lua, all well", r.status.out .. r.status.err)
 t.ok(r.missing.code == 1 and r.missing.err == "" and r.missing.out:find("rbac%-0%s+quay%s+quay.io%s+<none>%s+<none>%s+missing\n"),
   "with the Roles' rules: status.lua tells a missing Secret from an unlabelled one", r.missing.out .. r.missing.err)
+t.eq({ r.retry.code, r.retry.out }, { 0, "secret/ghcr configured\nsecret/harbor configured\nsecret/quay created\n"
+  .. "serviceaccount/default configured\n" }, "with the Roles' rules: a create, an update and a patch that lose a race are retried")
+local granted = {}
+for i, g in ipairs(grants) do granted[i] = g[1] .. " " .. g[2] end
+table.sort(granted)
+t.eq(used("rbac-0"), granted, "the runs use every (resource, verb) granted, and nothing else")
+local lost = {}
+for _, e in ipairs(lib.log()) do
+  if e.status == 409 and e.path:find("^/api/v1/namespaces/rbac%-0/") then lost[#lost + 1] = e.method end
+end
+table.sort(lost)
+t.eq(lost, { "PATCH", "POST", "PUT" }, "...with a create, an update and a patch answered 409 once each on the way")
 
 for i, g in ipairs(grants) do
   local name = g[1] .. " " .. g[2]
@@ -101,17 +137,15 @@ for i, g in ipairs(grants) do
   local forbidden = string.format('cannot %s resource "%s" in API group "" in the namespace "rbac-%d"', g[2], g[1], i)
   local failed = {}
   local runs = scenario(identity(i, rules))
-  for _, step in ipairs { "create", "rotate", "status", "missing" } do
+  for _, step in ipairs(STEPS) do
     if runs[step].err:find(forbidden, 1, true) then failed[#failed + 1] = step .. ":" .. runs[step].code end
   end
-  if UNUSED[name] then
-    t.eq(failed, {}, "without " .. name .. ": every run succeeds (granted for setup.lua's hint, used by neither)")
-  else
-    t.ok(#failed > 0 and not table.concat(failed, " "):find(":0", 1, true),
-      "without " .. name .. ": a run fails with the 403 naming it (" .. table.concat(failed, " ") .. ")")
-  end
+  t.ok(#failed > 0 and not table.concat(failed, " "):find(":0", 1, true),
+    "without " .. name .. ": a run fails with the 403 naming it (" .. table.concat(failed, " ") .. ")")
 end
-t.eq(#grants, 9, "nine (resource, verb) pairs were taken away one at a time")
+t.eq(granted, { "pods list", "secrets create", "secrets get", "secrets list", "secrets update", "serviceaccounts get",
+  "serviceaccounts patch" }, "seven (resource, verb) pairs were taken away one at a time: no secrets patch, "
+  .. "no serviceaccounts update")
 
 -- The read-only Role alone is enough for status.lua, and all of it is needed.
 local status_rules = rules_of({ "rbac-status.yaml" }, "xcsreg-status")
