@@ -135,13 +135,19 @@ end
 local _, dynamic = run { "readelf", "-d", ctx .. "/xcsreg" }
 local needed = {}
 for name in dynamic:gmatch("%(NEEDED%)%s+Shared library: %[([^%]]+)%]") do needed[#needed + 1] = path_of[name] or name end
+-- libcurl.so.4 explicitly: a binary that loads it with dlopen, to start
+-- faster, has no NEEDED entry for it, yet cannot work without it.
+local _, cache = run { "ldconfig", "-p" }
+local curl = cache:match("\n%s*libcurl%.so%.4 %([^)]*%) => (%S+)")
+t.ok(curl ~= nil, "ldconfig knows libcurl.so.4", cache:match("[^\n]*libcurl[^\n]*"))
+needed[#needed + 1] = curl
 local direct, direct_pkgs = {}, {}
 for _, p in ipairs(packages_of(needed)) do
   if not direct[p] then direct_pkgs[#direct_pkgs + 1] = p end
   direct[p] = true
 end
 t.eq(sorted(direct_pkgs), { "libc6", "libcjson1", "libcurl4", "liblua5.4-0", "libyaml-0-2" },
-  "the libraries xcsreg names (NEEDED) belong to the runtime packages and libc6, which every image has")
+  "the libraries xcsreg names (NEEDED, and libcurl.so.4) belong to the runtime packages and libc6, which every image has")
 local _, deps = run { "apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
   "--no-breaks", "--no-replaces", "--no-enhances", table.unpack(RUNTIME) }
 local closure = {}

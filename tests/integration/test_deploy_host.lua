@@ -55,6 +55,12 @@ local lock, metrics = lib.arg_value(exec, "--lock"), lib.arg_value(exec, "--metr
 t.eq(dirname(lock), "/run/" .. one("RuntimeDirectory"), "service: --lock in its RuntimeDirectory")
 t.eq(dirname(metrics), one("ReadWritePaths"), "service: --metrics-file in its one ReadWritePaths")
 t.eq(one("UMask"), "0022", "service: the metrics file is readable by node_exporter")
+local check_exec = words(s.ExecStart[2] or "")
+table.remove(check_exec, 1)
+local status_check = assert(lib.check_args(check_exec))
+t.eq({ #s.ExecStart, status_check.script, status_check.unknown, check_exec[3],
+  lib.arg_value(check_exec, "--config") }, { 2, "status.lua", {}, "-q", lib.arg_value(exec, "--config") },
+  "service: then status.lua -q, with flags it takes, on the same site file")
 
 -- ---- xcsreg.timer ----
 local timer = unit("scripts/systemd/xcsreg.timer")
