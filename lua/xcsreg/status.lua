@@ -9,8 +9,10 @@
 local base64 = require "base64"
 local json = require "json"
 local k8s = require "k8s"
+local log = require "log"
 local rotation = require "xcsreg.rotation"
 local secrets = require "xcsreg.secrets"
+local snapshot = require "xcsreg.snapshot"
 
 local status = {}
 
@@ -23,18 +25,21 @@ local SECRETS_LIST, SECRET_GET, SA_GET, PODS_LIST = "list secrets", "get secrets
 status.PERMISSIONS = "secrets get, list; serviceaccounts get; pods list"
 
 -- The registry servers of a dockerconfigjson Secret (the keys of its
--- "auths"; the credentials are never looked at), sorted | nil, message.
+-- "auths"; the credentials are only kept out of any log), sorted | nil, message.
 function status.registries(obj)
   local data = obj.data and obj.data[".dockerconfigjson"]
   if type(data) ~= "string" then return nil, "has no .dockerconfigjson" end
-  local text = base64.decode(data)
+  local text = base64.decode(log.secret(data))
   if not text then return nil, ".dockerconfigjson is not base64" end
   local doc = json.decode(text)
   if type(doc) ~= "table" or json.kind(doc.auths) ~= "object" then
     return nil, ".dockerconfigjson is not a docker config with \"auths\""
   end
   local servers = {}
-  for server in pairs(doc.auths) do servers[#servers + 1] = server end
+  for server, a in pairs(doc.auths) do
+    servers[#servers + 1] = server
+    if type(a) == "table" and type(a.password) == "string" then log.secret(a.password) end
+  end
   table.sort(servers)
   return servers
 end
@@ -65,7 +70,7 @@ local function api_error(report, ns, what, err)
   report.errors[#report.errors + 1] = msg
   report.problems[#report.problems + 1] = string.format("%s: cannot %s", ns, what)
   -- Errors no other namespace would escape stop the run.
-  report.fatal = type(err) == "table" and (err.reason == "Transport" or err.code == 401)
+  report.fatal = snapshot.cluster_wide(err)
 end
 
 local function names_of(refs)
