@@ -87,7 +87,7 @@ local function expected_exit(kind, hit, log)
   return 1
 end
 
-local totals = { positions = 0, kinds = 0, runs = 0, violations = 0 }
+local totals = { sweeps = {}, runs = 0, violations = 0 }
 
 -- Each request position of a clean run from state `saved` with `env`,
 -- faulted with each of `kinds` in turn.
@@ -97,8 +97,7 @@ local function sweep(scenario, saved, env, want, concurrency, kinds)
   local clean_status, _, clean_err = faultlib.run(SITE, env, { concurrency = concurrency })
   local clean = lib.log()
   t.eq({ clean_status, clean_err }, { 0, "" }, scenario .. ": the clean run succeeds")
-  totals.positions = totals.positions + #clean
-  totals.kinds = totals.kinds + #clean * #kinds
+  totals.sweeps[#totals.sweeps + 1] = string.format("%d positions x %d kinds", #clean, #kinds)
   for k, aimed in ipairs(clean) do
     for _, kind in ipairs(kinds) do
       local problems = {}
@@ -164,9 +163,8 @@ for _, kind in ipairs(faultlib.KINDS) do
   if kind.name == "500" or kind.name == "drop" or kind.name == "lost" then abrupt[#abrupt + 1] = kind end
 end
 sweep("rollout, concurrent namespaces", "rollout", ROLLOUT_ENV, want_rollout, nil, abrupt)
-print(string.format("# faults: %d positions, %d position x kind = %d faulted runs (kinds: %d at one namespace "
-  .. "at a time, %d at several), %d invariant violations, %d s", totals.positions, totals.kinds, totals.runs,
-  #faultlib.KINDS, #abrupt, totals.violations, os.time() - started))
+print(string.format("# faults: %s = %d faulted runs, %d invariant violations (%d s)",
+  table.concat(totals.sweeps, " + "), totals.runs, totals.violations, os.time() - started))
 
 -- ---- a namespace whose default ServiceAccount the cluster has not made yet ----
 lib.restore("rollout")
@@ -191,5 +189,27 @@ lib.clear_log()
 status = faultlib.run(site(with_f4), ROLLOUT_ENV)
 t.eq({ status, faultlib.writes(lib.log()) }, { 0, {} }, "the run after writes nothing")
 t.eq(faultlib.violations(lib.history(), before, allowed), {}, "no invariant broken on the way")
+
+-- ---- a source that fails: its Secret stays as it was ----
+lib.restore("rotation")
+local HELD = data({ server = "missing.example.test", username = "helper-user" }, "fake-earlier-helper-secret")
+lib.seed { apiVersion = "v1", kind = "Secret", metadata = { name = "reg-h", namespace = "f1",
+  labels = { ["app.kubernetes.io/managed-by"] = "xcsreg" } },
+  type = "kubernetes.io/dockerconfigjson", data = { [".dockerconfigjson"] = HELD } }
+lib.clear_history()
+before = faultlib.state()
+local helper_site = lib.write("faults-site-helper.lua", string.format([[
+return { namespaces = { "f1" }, registries = {
+  { secret = "reg-a", server = %q, username = %q, password_env = "FAULT_PW_A" },
+  { secret = "reg-h", server = "missing.example.test", credential_helper = "xcsreg-test" } } }
+]], REG_A.server, REG_A.username))
+local helper_env = { FAULT_PW_A = PW.a2, PATH = dir .. "/../lib/fixtures-sources:" .. os.getenv("PATH") }
+status, out, err = faultlib.run(helper_site, helper_env)
+t.eq(status, 1, "a credential helper that fails: exit 1")
+t.ok(err:find("error: namespace f1: secret/reg-h: ", 1, true) == 1, "... naming the Secret it could not renew", err)
+t.eq(out, "secret/reg-a configured\nserviceaccount/default unchanged\n",
+  "... the other Secret is rotated all the same, and reg-h not added to the ServiceAccount")
+t.eq(faultlib.violations(lib.history(), before, { ["f1/reg-a"] = allowed["f1/reg-a"], ["f1/reg-h"] = { [HELD] = true } }),
+  {}, "reg-h keeps what it held: never emptied or given the failed source's output")
 
 return t.done()
