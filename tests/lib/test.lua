@@ -96,7 +96,10 @@ local logs = os.getenv("XCSREG_TEST_LOGS")
 local loaded, proc = pcall(require, "proc")
 if logs and loaded then
   local run, runs = proc.run, 0
-  local id = tostring(os.time()) .. "-" .. tostring(math.random(1 << 30))
+  local stat = io.open("/proc/self/stat")
+  local pid = stat and stat:read("l"):match("^%d+") or tostring(os.time())
+  if stat then stat:close() end
+  local xcsreg = { [os.getenv("XCSREG") or ""] = true, [os.getenv("XCSREG_PLAIN") or ""] = true }
 
   local function prints_secrets(argv)
     local client, output = false, false
@@ -123,9 +126,10 @@ if logs and loaded then
       error((tostring(r[2]):gsub("^(bad argument #%d+ to )'%?'", "%1'proc.run'")), 0)
     end
     local argv = type(opts) == "table" and opts.argv
-    if r[2] and type(argv) == "table" and tostring(argv[1]):find("xcsreg[^/]*$") then
+    local program = type(argv) == "table" and tostring(argv[1]) or ""
+    if r[2] and (xcsreg[program] or program:find("^xcsreg$") or program:find("/xcsreg$")) then
       runs = runs + 1
-      local base = string.format("xcsreg-run-%s-%d", id, runs)
+      local base = string.format("xcsreg-run-%s-%d", pid, runs)
       keep(base .. (prints_secrets(argv) and ".secret-output" or ".out"), r[3])
       keep(base .. ".err", r[4])
     end
