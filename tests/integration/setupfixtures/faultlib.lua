@@ -46,13 +46,15 @@ return assert(loadfile(%q))(...)
 ]], copy))
 end
 
--- Runs setup.lua with the site file `site` and environment `env`:
--- status, stdout, stderr. opts: concurrency, request_timeout, lock
--- (default "none").
+local wrapper_path
+
+-- Runs setup.lua, without the run lock, with the site file `site` and
+-- environment `env`: status, stdout, stderr. opts: concurrency,
+-- request_timeout.
 function faultlib.run(site, env, opts)
   opts = opts or {}
-  faultlib.wrapper = faultlib.wrapper or wrapper()
-  local argv = { lib.xcsreg, "run", faultlib.wrapper, "--config", site, "--no-verify", "--lock", opts.lock or "none" }
+  wrapper_path = wrapper_path or wrapper()
+  local argv = { lib.xcsreg, "run", wrapper_path, "--config", site, "--no-verify", "--lock", "none" }
   if opts.concurrency then
     argv[#argv + 1] = "--concurrency"
     argv[#argv + 1] = tostring(opts.concurrency)
@@ -65,16 +67,20 @@ function faultlib.run(site, env, opts)
   return status, out, err
 end
 
+local together_runs = 0
+
 -- Runs setup.lua once for each site file of `sites` at the same time, all
--- with environment `env`: a list of {status, stdout, stderr}.
-function faultlib.together(sites, env, opts)
-  faultlib.wrapper = faultlib.wrapper or wrapper()
+-- with environment `env`: a list of {status, stdout, stderr}. Their output
+-- stays in $XCSREG_TEST_LOGS, for tests/run's secret scan.
+function faultlib.together(sites, env)
+  wrapper_path = wrapper_path or wrapper()
+  together_runs = together_runs + 1
   local script, files = {}, {}
   for i, site in ipairs(sites) do
-    local argv = { lib.xcsreg, "run", faultlib.wrapper, "--config", site, "--no-verify", "--lock", "none" }
-    if opts and opts.concurrency then argv[#argv + 1] = "--concurrency=" .. opts.concurrency end
+    local argv = { lib.xcsreg, "run", wrapper_path, "--config", site, "--no-verify", "--lock", "none" }
     for j, a in ipairs(argv) do argv[j] = "'" .. a:gsub("'", "'\\''") .. "'" end
-    files[i] = { lib.tmp .. "/together-" .. i .. ".out", lib.tmp .. "/together-" .. i .. ".err" }
+    local base = string.format("%s/together-%d-%d", os.getenv("XCSREG_TEST_LOGS") or lib.tmp, together_runs, i)
+    files[i] = { base .. ".out", base .. ".err" }
     script[#script + 1] = string.format("%s >'%s' 2>'%s' & p%d=$!", table.concat(argv, " "), files[i][1], files[i][2], i)
   end
   for i = 1, #sites do script[#script + 1] = string.format("wait $p%d; echo $?", i) end
