@@ -264,7 +264,7 @@ static int http_request(lua_State *L)
 	 * but not the body. */
 	const char *url = opt_cstring(L, 1, "url");
 	if (!url)
-		luaL_argerror(L, 1, "field 'url' is required");
+		luaL_argerror(L, 1, "option 'url' is required");
 	const char *method = opt_cstring(L, 1, "method");
 	if (!method)
 		method = "GET";
