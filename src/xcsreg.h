@@ -27,6 +27,7 @@ int luaopen_json(lua_State *L);
 int luaopen_k8s(lua_State *L);
 int luaopen_log(lua_State *L);
 int luaopen_proc(lua_State *L);
+int luaopen_site(lua_State *L);
 int luaopen_yaml(lua_State *L);
 
 /* ---- base64.c: RFC 4648, pure functions, never raise ---- */
@@ -114,6 +115,11 @@ int proc_run(const struct proc_spec *spec, struct proc_result *res,
              char *msg, size_t msgsz);
 /* Frees out and err; safe to call again. */
 void proc_result_free(struct proc_result *res);
+
+/* ---- site.c ---- */
+/* Warns (log) that the file path, holding secrets (what: "password file",
+ * "kubeconfig"), can be read by other users when its mode lets them. */
+void site_warn_open_file(const char *what, const char *path, unsigned mode);
 
 /* ---- yaml.c ---- */
 /* Pushes the first YAML document in text as Lua values (json's markers and
