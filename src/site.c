@@ -13,7 +13,7 @@
  *       refused ("PATH is larger than N bytes"), having read at most n + 1
  *       bytes of it. When other users may read the file, a warning says so
  *       (as ssh does of private keys), naming it and its mode; the file is
- *       still read.
+ *       still read (see site_warn_open_file).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -104,28 +104,29 @@ static struct scratch *push_scratch(lua_State *L, size_t size)
 	return s;
 }
 
-void site_warn_open_file(const char *what, const char *path, unsigned mode)
+void site_warn_open_file(const char *what, const char *path, unsigned mode, unsigned owner)
 {
-	if (mode & (S_IRGRP | S_IROTH))
+	/* A group may be there to let us read a file of someone else's (a
+	 * Kubernetes Secret volume of mode 0440 with the pod's fsGroup): as ssh,
+	 * only the files we own must keep their group out. */
+	if ((mode & S_IROTH) || ((mode & S_IRGRP) && owner == (unsigned)geteuid()))
 		log_msg(LOG_WARN, "%s %s can be read by other users (mode %04o): chmod 600 %s", what, path,
 		        mode & 07777, path);
 }
 
 /* Reads up to max bytes of path into buf: the count, or -1 with errno.
- * *mode gets the file's permission bits. No Lua call while the file is open. */
-static ssize_t read_bounded(const char *path, char *buf, size_t max, unsigned *mode)
+ * st gets the file's status. No Lua call while the file is open. */
+static ssize_t read_bounded(const char *path, char *buf, size_t max, struct stat *st)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -1;
-	struct stat st;
-	int err = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+	int err = fstat(fd, st) != 0 ? errno : S_ISDIR(st->st_mode) ? EISDIR : 0;
 	if (err) {
 		close(fd);
 		errno = err;
 		return -1;
 	}
-	*mode = (unsigned)st.st_mode;
 	size_t n = 0;
 	while (n < max) {
 		ssize_t r = read(fd, buf + n, max - n);
@@ -160,15 +161,15 @@ static int site_read_secret(lua_State *L)
 
 	/* one byte more than allowed tells a file that is too large */
 	struct scratch *s = push_scratch(L, max + 1);
-	unsigned mode = 0;
-	ssize_t n = read_bounded(path, s->data, max + 1, &mode);
+	struct stat st;
+	ssize_t n = read_bounded(path, s->data, max + 1, &st);
 	if (n < 0) {
 		int err = errno;
 		lua_pushnil(L);
 		lua_pushfstring(L, "cannot read %s: %s", path, strerror(err));
 		return 2;
 	}
-	site_warn_open_file(what, path, mode);
+	site_warn_open_file(what, path, (unsigned)st.st_mode, (unsigned)st.st_uid);
 	if ((size_t)n > max) {
 		explicit_bzero(s->data, s->size);
 		lua_pushnil(L);

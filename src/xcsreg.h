@@ -118,8 +118,9 @@ void proc_result_free(struct proc_result *res);
 
 /* ---- site.c ---- */
 /* Warns (log) that the file path, holding secrets (what: "password file",
- * "kubeconfig"), can be read by other users when its mode lets them. */
-void site_warn_open_file(const char *what, const char *path, unsigned mode);
+ * "kubeconfig"), can be read by other users: when its mode (st_mode) lets
+ * everyone read it, or its group and the file is ours (owner: st_uid). */
+void site_warn_open_file(const char *what, const char *path, unsigned mode, unsigned owner);
 
 /* ---- yaml.c ---- */
 /* Pushes the first YAML document in text as Lua values (json's markers and
