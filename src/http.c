@@ -386,6 +386,8 @@ static int http_request(lua_State *L)
 		return 2;
 	}
 
+	/* the options are still on the stack (a dozen slots) */
+	luaL_checkstack(L, 10, NULL);
 	long status = 0, connects = 0;
 	curl_off_t micros = 0;
 	char *effective_url = NULL;

@@ -436,6 +436,8 @@ static int push_object(lua_State *L, const struct k8s_client *c, const struct k8
 static int finish_api(lua_State *L, struct k8s_client *c, const struct k8s_call *call,
                       const struct k8s_xfer *x, int ok)
 {
+	/* the request's arguments and options are still on the stack */
+	luaL_checkstack(L, LUA_MINSTACK, NULL);
 	if (ok != 0)
 		return push_fail(L, c, call->reason, call->retries);
 	if (call->a.status >= 200 && call->a.status < 300)
@@ -861,6 +863,7 @@ static int client_delete(lua_State *L)
 static int finish_request(lua_State *L, struct k8s_client *c, const struct k8s_call *call,
                           const struct k8s_xfer *x, int ok)
 {
+	luaL_checkstack(L, LUA_MINSTACK, NULL); /* as in finish_api */
 	if (ok != 0)
 		return push_fail(L, c, call->reason, call->retries);
 	char why[160];

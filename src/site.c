@@ -67,6 +67,7 @@ static int site_run(lua_State *L)
 	lua_sethook(L, on_count, LUA_MASKCOUNT, (int)n);
 	int status = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0); /* old_n results... | old_n err */
 	lua_sethook(L, old_hook, old_mask, old_count);
+	luaL_checkstack(L, 2, NULL); /* the results may have taken every free slot */
 
 	lua_pushvalue(L, 1);
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &instructions_key);
