@@ -889,7 +889,7 @@ static int client_request(lua_State *L)
 	struct k8s_req req = {0};
 	req.method = opt_cstring(L, 2, "method");
 	if (!req.method)
-		luaL_argerror(L, 2, "option 'method' is required");
+		return luaL_argerror(L, 2, "option 'method' is required");
 	int token = req.method[0] != '\0';
 	for (const char *m = req.method; *m; m++)
 		token = token && *m >= 'A' && *m <= 'Z';
