@@ -12,7 +12,10 @@
  *
  * Expected failures come back as nil, err where err is a table
  * {code, reason, message, details, status, retries} whose __tostring reads
- * like kubectl. Misuse (bad arguments, unknown options) raises.
+ * like kubectl. Besides the API's reasons: "Config" (the configuration),
+ * "Transport" (no answer), "InvalidResponse" (an answer past
+ * max_response_bytes, or a 2xx that is not the JSON asked for). Misuse (bad
+ * arguments, unknown options) raises.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -35,7 +38,7 @@
 #define DEFAULT_CONCURRENCY 8 /* a map's requests in flight: gentle on a shared API server */
 #define MAX_QUOTED 1024       /* bytes of a non-Status body quoted in an error */
 #define MAX_TITLE 200         /* bytes of an HTML error page's title quoted in an error */
-#define MAX_MEDIA_TYPE 100
+#define MAX_MEDIA_TYPE 100    /* bytes of a Content-Type quoted in an error */
 /*
  * The default cap on a response body. The API server answers a LIST whole
  * unless asked for pages, so the cap must hold the largest LIST a script
