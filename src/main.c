@@ -52,6 +52,7 @@ static const luaL_Reg c_modules[] = {
     {"k8s", luaopen_k8s},
     {"log", luaopen_log},
     {"proc", luaopen_proc},
+    {"site", luaopen_site},
     {"yaml", luaopen_yaml},
     {NULL, NULL},
 };

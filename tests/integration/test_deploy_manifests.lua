@@ -120,6 +120,7 @@ for key, value in pairs(pw.stringData) do
   local f = assert(io.open(files_dir .. key, "w"))
   f:write(value)
   f:close()
+  proc.run { argv = { "chmod", "600", files_dir .. key } } -- ours here: a group or world bit draws a warning
 end
 local referenced = 0
 site = site:gsub('password_file = "' .. mount:gsub("%p", "%%%0") .. '([^"]+)"', function(key)
