@@ -60,6 +60,7 @@ local flags = {
   { long = "metrics-file", arg = "PATH", help = "write Prometheus metrics there (node_exporter's textfile collector)" },
   { long = "concurrency", arg = "N", help = "namespaces handled at once, requests in flight (default "
     .. CONCURRENCY .. ")" },
+  { long = "request-timeout", arg = "SECONDS", help = "give up on an API request after this long (default 30)" },
   { long = "quiet", short = "q", help = "print errors only" },
   { long = "verbose", short = "v", repeated = true, help = "log more (repeat for more)" },
   { long = "help", short = "h", help = "print this help" },
@@ -329,6 +330,8 @@ local function run(opts, rest, state)
     return usage_error(string.format('--concurrency: must be a whole number from 1 to %d, not "%s"',
       MAX_CONCURRENCY, opts.concurrency))
   end
+  local request_timeout, terr = cli.seconds(opts, "request-timeout", 30)
+  if not request_timeout then return usage_error(terr) end
   local clock_err = rotation.check_clock()
   if clock_err then return usage_error(clock_err) end
 
@@ -360,7 +363,7 @@ local function run(opts, rest, state)
     return EXIT_LOCKED
   end
   local client <close>, cerr = k8s.client { kubeconfig = opts.kubeconfig, context = opts.context,
-                                            concurrency = concurrency }
+                                            concurrency = concurrency, request_timeout = request_timeout }
   if not client then
     log.error("%s", tostring(cerr))
     return EXIT_USAGE

@@ -27,6 +27,7 @@ local flags = {
     help = "ServiceAccount that must list the Secrets (repeatable; default: the file's, or default)" },
   { long = "kubeconfig", arg = "FILE", help = "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)" },
   { long = "context", arg = "NAME", help = "kubeconfig context" },
+  { long = "request-timeout", arg = "SECONDS", help = "give up on an API request after this long (default 30)" },
   { long = "warn-within", arg = "DURATION", help = "a Secret expiring sooner is a problem (e.g. 90m, 2h, 3d; "
     .. "default: an eighth of its lifetime, else 24h)" },
   { long = "output", short = "o", arg = "FORMAT", help = "text (default) or json" },
@@ -110,6 +111,8 @@ local function main(...)
   local warn_text = opts["warn-within"]
   local warn_within, derr = rotation.parse_duration(math.tointeger(tonumber(warn_text)) or warn_text)
   if derr then return usage_error("--warn-within: " .. derr) end
+  local request_timeout, terr = cli.seconds(opts, "request-timeout", 30)
+  if not request_timeout then return usage_error(terr) end
   local clock_err = rotation.check_clock()
   if clock_err then return usage_error(clock_err) end
 
@@ -120,7 +123,8 @@ local function main(...)
     return EXIT_USAGE
   end
 
-  local client <close>, cerr = k8s.client { kubeconfig = opts.kubeconfig, context = opts.context }
+  local client <close>, cerr = k8s.client { kubeconfig = opts.kubeconfig, context = opts.context,
+                                            request_timeout = request_timeout }
   if not client then
     log.error("%s", tostring(cerr))
     return EXIT_USAGE

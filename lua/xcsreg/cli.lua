@@ -69,6 +69,17 @@ function cli.parse(spec, args)
 end
 
 -- The "Options:" block of a --help text.
+-- The value of --`name`, a number of seconds above 0 and at most a day,
+-- or `default` when absent: seconds | nil, message.
+function cli.seconds(opts, name, default)
+  local v = opts[name]
+  local n = tonumber(v or default)
+  if not n or not (n > 0 and n <= 86400) then
+    return nil, string.format('--%s: must be a number of seconds, above 0 and at most a day, not "%s"', name, v)
+  end
+  return n
+end
+
 function cli.help(spec)
   local lines = {}
   for _, f in ipairs(spec) do

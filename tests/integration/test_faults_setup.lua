@@ -129,6 +129,10 @@ local function sweep(scenario, saved, env, want, concurrency, kinds)
         problem("faulted run: stderr does not name %q: %s", step(hit) or "?", err)
       end
       if status == 0 and out:find("error", 1, true) then problem("faulted run: stdout %q", out) end
+      -- libcurl sends a write again when a reused connection closes unanswered, never after its own timeout
+      if kind.name == "timeout" and hit.method ~= "GET" and not (status == 1 and err:find("timed out", 1, true)) then
+        problem("faulted run: --request-timeout did not end the write: exit %d: %s", status, err)
+      end
 
       lib.clear_log()
       local rerun_status, _, rerun_err = faultlib.run(SITE, env, { concurrency = concurrency })

@@ -99,6 +99,9 @@ t.eq({ status, err }, { 2, "error: " .. lib.tmp .. "/both.lua: namespaces and al
 status, out, err = lib.setup({ "--config", selected, "--concurrency", "0" }, { env = env })
 t.eq({ status, err }, { 2, 'error: --concurrency: must be a whole number from 1 to 100, not "0"\n'
   .. "See 'xcsreg run setup.lua --help' for usage.\n" }, "--concurrency 0: usage error")
+status, out, err = lib.setup({ "--config", selected, "--request-timeout", "0" }, { env = env })
+t.eq({ status, err }, { 2, 'error: --request-timeout: must be a number of seconds, above 0 and at most a day, not "0"\n'
+  .. "See 'xcsreg run setup.lua --help' for usage.\n" }, "--request-timeout 0: usage error")
 t.eq(lib.log(), {}, "none of these sent a request")
 
 -- ---- list namespaces forbidden ----

@@ -122,6 +122,10 @@ code, _, err = status({ "--warn-within", "soon" })
 t.eq(code, 2, "a bad --warn-within is a usage error")
 t.ok(err:find('--warn-within: must be a whole number of seconds, or a duration like "2h"', 1, true) ~= nil,
   "and says what a duration looks like", err)
+code, _, err = status({ "--request-timeout", "-1" })
+t.eq(code, 2, "a bad --request-timeout is a usage error")
+t.ok(err:find('--request-timeout: must be a number of seconds, above 0 and at most a day, not "-1"', 1, true) ~= nil,
+  "and says what it must be", err)
 code = status({ "-o", "xml" })
 t.eq(code, 2, "an unknown output format is a usage error")
 

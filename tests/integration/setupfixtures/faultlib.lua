@@ -26,42 +26,22 @@ faultlib.KINDS = {
   { name = "lost", fault = { action = "timeout", hold_ms = 0 }, retried = "reads" }, -- done, answer lost
 }
 
--- setup.lua as shipped, run through a wrapper that only shortens the
--- client's request timeout when $FAULTS_REQUEST_TIMEOUT says so: setup.lua
--- has no flag for it. Returns the wrapper's path.
-local function wrapper()
-  local copy = lib.tmp .. "/faults-setup.lua"
-  local status, text = proc.run { argv = { lib.xcsreg, "cat", "setup.lua" } }
-  assert(status == 0, "xcsreg cat setup.lua failed")
-  lib.write("faults-setup.lua", text)
-  return lib.write("faults-wrapper.lua", string.format([[
-local k8s = require "k8s"
-local new_client = k8s.client
-local timeout = tonumber(os.getenv("FAULTS_REQUEST_TIMEOUT"))
-k8s.client = function(opts)
-  opts.request_timeout = timeout or opts.request_timeout
-  return new_client(opts)
-end
-return assert(loadfile(%q))(...)
-]], copy))
-end
-
-local wrapper_path
-
 -- Runs setup.lua, without the run lock, with the site file `site` and
 -- environment `env`: status, stdout, stderr. opts: concurrency,
 -- request_timeout.
 function faultlib.run(site, env, opts)
   opts = opts or {}
-  wrapper_path = wrapper_path or wrapper()
-  local argv = { lib.xcsreg, "run", wrapper_path, "--config", site, "--no-verify", "--lock", "none" }
+  local argv = { lib.xcsreg, "run", "setup.lua", "--config", site, "--no-verify", "--lock", "none" }
   if opts.concurrency then
     argv[#argv + 1] = "--concurrency"
     argv[#argv + 1] = tostring(opts.concurrency)
   end
+  if opts.request_timeout then
+    argv[#argv + 1] = "--request-timeout"
+    argv[#argv + 1] = tostring(opts.request_timeout)
+  end
   local full = { KUBECONFIG = lib.dir .. "/token.kubeconfig", HOME = lib.tmp }
   for k, v in pairs(env) do full[k] = v end
-  if opts.request_timeout then full.FAULTS_REQUEST_TIMEOUT = tostring(opts.request_timeout) end
   local status, out, err = proc.run { argv = argv, env = full, timeout = 120 }
   assert(status, out)
   return status, out, err
@@ -73,11 +53,10 @@ local together_runs = 0
 -- with environment `env`: a list of {status, stdout, stderr}. Their output
 -- stays in $XCSREG_TEST_LOGS, for tests/run's secret scan.
 function faultlib.together(sites, env)
-  wrapper_path = wrapper_path or wrapper()
   together_runs = together_runs + 1
   local script, files = {}, {}
   for i, site in ipairs(sites) do
-    local argv = { lib.xcsreg, "run", wrapper_path, "--config", site, "--no-verify", "--lock", "none" }
+    local argv = { lib.xcsreg, "run", "setup.lua", "--config", site, "--no-verify", "--lock", "none" }
     for j, a in ipairs(argv) do argv[j] = "'" .. a:gsub("'", "'\\''") .. "'" end
     local base = string.format("%s/together-%d-%d", os.getenv("XCSREG_TEST_LOGS") or lib.tmp, together_runs, i)
     files[i] = { base .. ".out", base .. ".err" }
