@@ -297,7 +297,11 @@ static int push_bool(lua_State *L, const char *s, size_t n)
 	return 1;
 }
 
-/* [-+]?[0-9]+, 0o[0-7]+ or 0x[0-9a-fA-F]+; a float when it does not fit. */
+/*
+ * [-+]?[0-9]+, 0o[0-7]+ or 0x[0-9a-fA-F]+; a float when it does not fit in
+ * an integer. A hex or octal one past 64 bits is no number but a string, as
+ * go-yaml reads it (and yaml.encode writes it plain).
+ */
 static int push_int(lua_State *L, const char *s, size_t n)
 {
 	int base = 10, neg = 0;
@@ -324,6 +328,8 @@ static int push_int(lua_State *L, const char *s, size_t n)
 			mag = mag * (uint64_t)base + (uint64_t)digit;
 		approx = approx * base + digit;
 	}
+	if (overflow && base != 10)
+		return 0;
 	if (overflow || mag > (uint64_t)LUA_MAXINTEGER + (uint64_t)neg)
 		/* strtod reads decimal and hex integers exactly (no decimal
 		 * point: any locale), but no octal */

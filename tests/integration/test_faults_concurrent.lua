@@ -87,7 +87,7 @@ for _, latency in ipairs(LATENCY) do
     t.eq({ again[1][1], again[2][1], faultlib.writes(lib.log()) }, { 0, 0, {} }, name .. ": the runs after write nothing")
   end
 end
-print(string.format("# concurrent runs: %d pairs, %d writes lost a race (409) and were done again", runs, conflicts))
+print(string.format("## concurrent runs: %d pairs, %d writes lost a race (409) and were done again", runs, conflicts))
 t.ok(conflicts > 0, "the runs did race: some writes got 409 Conflict")
 
 return t.done()

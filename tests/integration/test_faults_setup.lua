@@ -167,7 +167,7 @@ for _, kind in ipairs(faultlib.KINDS) do
   if kind.name == "500" or kind.name == "drop" or kind.name == "lost" then abrupt[#abrupt + 1] = kind end
 end
 sweep("rollout, concurrent namespaces", "rollout", ROLLOUT_ENV, want_rollout, nil, abrupt)
-print(string.format("# faults: %s = %d faulted runs, %d invariant violations (%d s)",
+print(string.format("## faults: %s = %d faulted runs, %d invariant violations (%d s)",
   table.concat(totals.sweeps, " + "), totals.runs, totals.violations, os.time() - started))
 
 -- ---- a namespace whose default ServiceAccount the cluster has not made yet ----

@@ -36,7 +36,7 @@ while IFS= read -r line; do
 		;;
 	esac
 done <<<"$out"
-echo "# $total fuzz executions in $((SECONDS - start)) s (build included)"
+echo "## $total fuzz executions in $((SECONDS - start)) s (build included)"
 if [ "$status" -ne 0 ] && ! grep -q '^fuzz .*: CRASH ' <<<"$out"; then
 	echo "not ok - scripts/fuzz failed (status $status)"
 fi

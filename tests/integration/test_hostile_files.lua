@@ -150,7 +150,7 @@ if os.execute("chown 65534 '" .. volume .. "' 2>/dev/null") then
   path, status, out, err = site("pw-volume", entry { 'password_file = "' .. volume .. '"' })
   t.eq({ status, err }, { 0, "" }, "password file of someone else's, readable by its group: no warning (as ssh)")
 else
-  print("# skipped: a password file of someone else's (chown needs root)")
+  print("## skipped: a password file of someone else's (chown needs root)")
 end
 local closed = write("pw-closed", "fake-password-2\n", "600")
 path, status, out, err = site("pw-closed", entry { 'password_file = "' .. closed .. '"' })

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../apisim/testlib.sh"
 
 if ! command -v kubectl >/dev/null 2>&1; then
-	echo "# kubectl not installed: skipping"
+	echo "## skipped: kubectl not installed"
 	echo "$T_NAME: 0 passed, 0 failed"
 	exit 0
 fi

@@ -70,4 +70,5 @@ for i in "${!files[@]}"; do
 	cat "$work/$i.out"
 	grep -q '^not ok' "$work/$i.out" && fails=$((fails + 1))
 done
+echo "## valgrind: ${#files[@]} test files, $fails with errors or leaks"
 [ $fails -eq 0 ]

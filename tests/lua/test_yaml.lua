@@ -155,6 +155,8 @@ local scalars = {
   { "9223372036854775808", 9223372036854775808.0, "past the largest integer: a float" },
   { "-9223372036854775809", -9223372036854775809.0, "past the smallest integer: a float" },
   { "0x8000000000000000", 9223372036854775808.0, "hexadecimal past the largest integer: a float" },
+  { "0x10000000000000000", "0x10000000000000000", "hexadecimal past 64 bits: a string, as in go-yaml" },
+  { "0o2000000000000000000000", "0o2000000000000000000000", "octal past 64 bits: a string" },
   { "0o1000000000000000000000", 9223372036854775808.0, "octal past the largest integer: a float" },
   { "1.5", 1.5, "a float" },
   { "-0.25", -0.25, "a negative float" },
