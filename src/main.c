@@ -256,6 +256,12 @@ static int run_protected(lua_State *L)
 {
 	struct run_args *ra = lua_touserdata(L, 1);
 	luaL_checkversion(L);
+	/* A new collection cycle when the heap reaches 1.5 times what the last
+	 * one kept (Lua's default: twice). A rollout over 1000 namespaces holds a
+	 * few MiB of LIST answers for its whole run while every namespace's work
+	 * leaves garbage behind: this keeps its peak ~2 MiB lower for ~0.05 s of
+	 * CPU (scripts/bench); short runs never reach a second cycle. */
+	lua_gc(L, LUA_GCINC, 150, 0, 0);
 	for (const luaL_Reg *lib = std_libs; lib->func; lib++) {
 		luaL_requiref(L, lib->name, lib->func, 1);
 		lua_pop(L, 1);
