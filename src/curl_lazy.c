@@ -47,7 +47,7 @@
 
 /* libcurl's functions, typed as <curl/curl.h> declares them. */
 static struct {
-#define MEMBER(f) __typeof__(f) *f;
+#define MEMBER(f) __typeof__(f) *(f);
 	CURL_FUNCTIONS(MEMBER)
 #undef MEMBER
 } real;
@@ -220,6 +220,7 @@ CURLcode curl_easy_getinfo(CURL *h, CURLINFO info, ...)
  * The argument of a CURLOPT_* (and CURLMOPT_*) option has the type its
  * number's range says (CURLOPTTYPE_* in curl.h): libcurl reads it with
  * va_arg of that type, and so must we, to pass it on as the caller gave it.
+ * Object pointers and blobs (struct curl_blob *) are both pointers.
  */
 typedef void (*curl_callback)(void);
 
@@ -230,16 +231,19 @@ CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...)
 	va_list ap;
 	va_start(ap, opt);
 	CURLcode rc;
-	if (opt < CURLOPTTYPE_OBJECTPOINT)
-		rc = real.curl_easy_setopt(h, opt, va_arg(ap, long));
-	else if (opt < CURLOPTTYPE_FUNCTIONPOINT)
-		rc = real.curl_easy_setopt(h, opt, va_arg(ap, void *));
-	else if (opt < CURLOPTTYPE_OFF_T)
-		rc = real.curl_easy_setopt(h, opt, va_arg(ap, curl_callback));
-	else if (opt < CURLOPTTYPE_BLOB)
-		rc = real.curl_easy_setopt(h, opt, va_arg(ap, curl_off_t));
-	else /* struct curl_blob * */
-		rc = real.curl_easy_setopt(h, opt, va_arg(ap, void *));
+	if (opt < CURLOPTTYPE_OBJECTPOINT) {
+		long number = va_arg(ap, long);
+		rc = real.curl_easy_setopt(h, opt, number);
+	} else if (opt < CURLOPTTYPE_FUNCTIONPOINT || opt >= CURLOPTTYPE_BLOB) {
+		void *object = va_arg(ap, void *);
+		rc = real.curl_easy_setopt(h, opt, object);
+	} else if (opt < CURLOPTTYPE_OFF_T) {
+		curl_callback function = va_arg(ap, curl_callback);
+		rc = real.curl_easy_setopt(h, opt, function);
+	} else {
+		curl_off_t offset = va_arg(ap, curl_off_t);
+		rc = real.curl_easy_setopt(h, opt, offset);
+	}
 	va_end(ap);
 	return rc;
 }
@@ -251,14 +255,19 @@ CURLMcode curl_multi_setopt(CURLM *m, CURLMoption opt, ...)
 	va_list ap;
 	va_start(ap, opt);
 	CURLMcode rc;
-	if (opt < CURLOPTTYPE_OBJECTPOINT)
-		rc = real.curl_multi_setopt(m, opt, va_arg(ap, long));
-	else if (opt < CURLOPTTYPE_FUNCTIONPOINT)
-		rc = real.curl_multi_setopt(m, opt, va_arg(ap, void *));
-	else if (opt < CURLOPTTYPE_OFF_T)
-		rc = real.curl_multi_setopt(m, opt, va_arg(ap, curl_callback));
-	else
-		rc = real.curl_multi_setopt(m, opt, va_arg(ap, curl_off_t));
+	if (opt < CURLOPTTYPE_OBJECTPOINT) {
+		long number = va_arg(ap, long);
+		rc = real.curl_multi_setopt(m, opt, number);
+	} else if (opt < CURLOPTTYPE_FUNCTIONPOINT) {
+		void *object = va_arg(ap, void *);
+		rc = real.curl_multi_setopt(m, opt, object);
+	} else if (opt < CURLOPTTYPE_OFF_T) {
+		curl_callback function = va_arg(ap, curl_callback);
+		rc = real.curl_multi_setopt(m, opt, function);
+	} else {
+		curl_off_t offset = va_arg(ap, curl_off_t);
+		rc = real.curl_multi_setopt(m, opt, offset);
+	}
 	va_end(ap);
 	return rc;
 }
@@ -271,22 +280,16 @@ CURLSHcode curl_share_setopt(CURLSH *sh, CURLSHoption opt, ...)
 		return CURLSHE_INVALID;
 	va_list ap;
 	va_start(ap, opt);
-	CURLSHcode rc;
-	switch (opt) {
-	case CURLSHOPT_SHARE:
-	case CURLSHOPT_UNSHARE:
-		rc = real.curl_share_setopt(sh, opt, va_arg(ap, int));
-		break;
-	case CURLSHOPT_LOCKFUNC:
-	case CURLSHOPT_UNLOCKFUNC:
-		rc = real.curl_share_setopt(sh, opt, va_arg(ap, curl_callback));
-		break;
-	case CURLSHOPT_USERDATA:
-		rc = real.curl_share_setopt(sh, opt, va_arg(ap, void *));
-		break;
-	default:
-		rc = CURLSHE_BAD_OPTION;
-		break;
+	CURLSHcode rc = CURLSHE_BAD_OPTION;
+	if (opt == CURLSHOPT_SHARE || opt == CURLSHOPT_UNSHARE) {
+		int data = va_arg(ap, int);
+		rc = real.curl_share_setopt(sh, opt, data);
+	} else if (opt == CURLSHOPT_LOCKFUNC || opt == CURLSHOPT_UNLOCKFUNC) {
+		curl_callback function = va_arg(ap, curl_callback);
+		rc = real.curl_share_setopt(sh, opt, function);
+	} else if (opt == CURLSHOPT_USERDATA) {
+		void *object = va_arg(ap, void *);
+		rc = real.curl_share_setopt(sh, opt, object);
 	}
 	va_end(ap);
 	return rc;

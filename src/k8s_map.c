@@ -128,7 +128,7 @@ void k8s_map_free(struct k8s_client *c)
 /* A task's buffers are reused by its next request, but a large answer (a
  * LIST of the cluster's Secrets: megabytes at 1000 namespaces) is not kept
  * for the rest of the map once its caller has it. */
-#define KEEP_BUFFER (64 * 1024)
+#define KEEP_BUFFER ((size_t)64 * 1024)
 
 static void xfer_trim(struct k8s_xfer *x)
 {
