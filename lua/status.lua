@@ -1,12 +1,12 @@
--- status.lua: report the pull secrets xcsreg manages, when they expire, and pods that cannot pull
+-- status.lua: report the pull Secrets xcsreg manages, their expiry, and the pods stuck pulling images
 --
--- Per namespace: each managed Secret with its registries, when it was last
--- rotated and when it expires; whether every wanted ServiceAccount lists it;
--- Secrets the site file wants that are missing; and pods stuck in
--- ErrImagePull / ImagePullBackOff (XNAT shows such jobs as waiting forever).
--- Only reads. Exit 1 when anything needs attention, so it serves as a
--- monitoring check.
-local base64 = require "base64"
+-- A monitoring check: per namespace, each Secret labelled
+-- app.kubernetes.io/managed-by=xcsreg with its registries, when it was
+-- rotated and when it expires, whether the wanted ServiceAccounts list it in
+-- imagePullSecrets, the Secrets the site file wants that are missing, and
+-- the pods whose containers wait in ErrImagePull or ImagePullBackOff (XNAT
+-- shows such jobs as waiting forever). Only reads; never prints a
+-- credential. Exit 0 when all is well, 1 when anything needs attention.
 local cli = require "xcsreg.cli"
 local config = require "xcsreg.config"
 local json = require "json"
@@ -14,215 +14,144 @@ local k8s = require "k8s"
 local log = require "log"
 local namespaces = require "xcsreg.namespaces"
 local rotation = require "xcsreg.rotation"
-local secrets = require "xcsreg.secrets"
+local status = require "xcsreg.status"
 
-local EXIT_OK, EXIT_ATTENTION, EXIT_USAGE = 0, 1, 2
+local EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 local flags = {
-  { long = "config", arg = "FILE", help = "site file: which Secrets and ServiceAccounts are wanted (also $XCSREG_CONFIG)" },
-  { long = "namespace", short = "n", arg = "NS", repeated = true, help = "namespace (repeatable; overrides the file)" },
-  { long = "service-account", arg = "SA", repeated = true, help = "ServiceAccount that must list the Secrets (default: default)" },
-  { long = "kubeconfig", arg = "FILE", help = "kubeconfig file" },
+  { long = "config", arg = "FILE", help = "site file (also $XCSREG_CONFIG; default " .. config.DEFAULT_FILE
+    .. " if it exists)" },
+  { long = "namespace", short = "n", arg = "NS", repeated = true,
+    help = "namespace (repeatable; overrides the file; default: the context's)" },
+  { long = "service-account", arg = "SA", repeated = true,
+    help = "ServiceAccount that must list the Secrets (repeatable; default: the file's, or default)" },
+  { long = "kubeconfig", arg = "FILE", help = "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)" },
   { long = "context", arg = "NAME", help = "kubeconfig context" },
-  { long = "warn-within", arg = "DURATION", help = "report credentials expiring within DURATION (default 24h)" },
+  { long = "warn-within", arg = "DURATION", help = "a Secret expiring sooner is a problem (e.g. 90m, 2h, 3d; "
+    .. "default: an eighth of its lifetime, else 24h)" },
   { long = "output", short = "o", arg = "FORMAT", help = "text (default) or json" },
-  { long = "quiet", short = "q", help = "print only what needs attention" },
+  { long = "quiet", short = "q", help = "print only what is wrong (nothing when all is well)" },
+  { long = "verbose", short = "v", repeated = true, help = "log more (repeat for more)" },
   { long = "help", short = "h", help = "print this help" },
 }
 
 local usage = [[
-usage: xcsreg run status.lua [--config FILE] [-n NS ...] [flags]
+usage: xcsreg run status.lua [--config FILE] [-n NS ...] [--warn-within DURATION] [-o text|json] [-q]
 
-Reports, per namespace, the pull secrets xcsreg manages, when they expire,
-whether the ServiceAccounts list them, and pods that cannot pull their image.
-Exit status: 0 all is well, 1 something needs attention, 2 usage error.
+Reports, per namespace, the kubernetes.io/dockerconfigjson Secrets that xcsreg
+manages (label app.kubernetes.io/managed-by=xcsreg): their registries, when
+they were rotated, when they expire, and whether every wanted ServiceAccount
+lists them in imagePullSecrets; the Secrets the site file wants that are
+missing; and the pods whose containers wait in ErrImagePull or ImagePullBackOff.
+Only reads: it needs secrets get, list; serviceaccounts get; pods list.
 
 Flags:
-]] .. cli.help(flags) .. "\n"
+]] .. cli.help(flags) .. [[
 
-local STUCK = { ErrImagePull = true, ImagePullBackOff = true, InvalidImageName = true }
 
--- The registries of a managed Secret (never its credentials).
-local function registries(secret)
-  local data = secret.data and secret.data[".dockerconfigjson"]
-  local doc = data and json.decode(base64.decode(log.secret(data)) or "")
-  local list = {}
-  if type(doc) == "table" and type(doc.auths) == "table" then
-    for server in pairs(doc.auths) do list[#list + 1] = server end
-  end
-  table.sort(list)
-  return list
+A Secret is expiring when less than --warn-within is left or, by default,
+less than an eighth of its lifetime (from its xcsreg.io/rotated-at to its
+xcsreg.io/expires-at; 24h when unknown): setup.lua renews at half of it.
+
+Exit status: 0 all is well; 1 something is expired, expiring, missing or not
+referenced, a pod is stuck, or a read failed; 2 usage or configuration error.
+]]
+
+local function usage_error(msg)
+  log.error("%s\nSee 'xcsreg run status.lua --help' for usage.", msg)
+  return EXIT_USAGE
 end
 
-local function when(t, now)
-  if not t then return nil end
-  local d = t - now
-  if d > 0 then return "in " .. rotation.format_duration(d) end
-  return rotation.format_duration(-d) .. " ago"
+-- The plan of the site file, its passwords left unread (a report needs
+-- none, and minting one would be a write), or a plan wanting nothing in
+-- particular when there is no site file.
+local function load_plan(opts)
+  local path = opts.config or os.getenv("XCSREG_CONFIG")
+  if not path then
+    local f = io.open(config.DEFAULT_FILE)
+    if not f then return { service_accounts = { "default" } } end
+    f:close()
+    path = config.DEFAULT_FILE
+  end
+  return config.load_file(path, { credentials = false })
 end
 
--- What one namespace looks like: a report table, or nil, error.
-local function inspect(client, ns, plan, now, warn_within)
-  local r = { namespace = ns, secrets = {}, pods = {}, problems = {} }
-  local function problem(fmt, ...) r.problems[#r.problems + 1] = string.format(fmt, ...) end
-
-  local list, err = client:list(k8s.path("/api/v1/namespaces/%s/secrets", ns),
-    { labelSelector = secrets.MANAGED_BY .. "=xcsreg" })
-  if not list then return nil, err end
-  local listed = {}
-  for _, sa_name in ipairs(plan.service_accounts) do
-    local sa, serr = client:get(k8s.path("/api/v1/namespaces/%s/serviceaccounts/%s", ns, sa_name))
-    if sa then
-      listed[sa_name] = {}
-      for _, ref in ipairs(sa.imagePullSecrets or {}) do listed[sa_name][ref.name] = true end
-    elseif serr.code == 404 then
-      problem("serviceaccount/%s: not found", sa_name)
-    else
-      return nil, serr
+-- What the plan wants of each namespace: the ServiceAccounts, and each
+-- Secret's name and registry servers (nil without a site file).
+local function wanted(plan)
+  local want = { service_accounts = plan.service_accounts }
+  if plan.secrets then
+    want.secrets = {}
+    for i, s in ipairs(plan.secrets) do
+      local servers = {}
+      for j, r in ipairs(s.registries) do servers[j] = r.server end
+      want.secrets[i] = { name = s.name, servers = servers }
     end
   end
-
-  local have = {}
-  for _, s in ipairs(list.items) do
-    local name = s.metadata.name
-    have[name] = true
-    local annotations = s.metadata.annotations or {}
-    local rotated = rotation.parse_time(annotations[rotation.ROTATED_AT])
-    local expires = rotation.parse_time(annotations[rotation.EXPIRES_AT])
-    local entry = { name = name, registries = registries(s), rotated_at = annotations[rotation.ROTATED_AT],
-                    expires_at = annotations[rotation.EXPIRES_AT], missing_from = {} }
-    if expires and expires <= now then
-      entry.state = "expired"
-      problem("secret/%s: expired %s", name, when(expires, now))
-    elseif expires and expires - now <= warn_within then
-      entry.state = "expiring"
-      problem("secret/%s: expires %s", name, when(expires, now))
-    else
-      entry.state = "ok"
-    end
-    for _, sa_name in ipairs(plan.service_accounts) do
-      if listed[sa_name] and not listed[sa_name][name] then
-        entry.missing_from[#entry.missing_from + 1] = sa_name
-        problem("secret/%s: not in the imagePullSecrets of serviceaccount/%s", name, sa_name)
-      end
-    end
-    entry.rotated = when(rotated, now)
-    entry.expires = when(expires, now)
-    r.secrets[#r.secrets + 1] = entry
-  end
-  for _, s in ipairs(plan.secrets or {}) do
-    if not have[s.name] then problem("secret/%s: missing (the site file wants it; run setup.lua)", s.name) end
-  end
-
-  local pods, perr = client:list(k8s.path("/api/v1/namespaces/%s/pods", ns))
-  if not pods then return nil, perr end
-  for _, pod in ipairs(pods.items) do
-    local status = pod.status or {}
-    for _, field in ipairs { "initContainerStatuses", "containerStatuses" } do
-      for _, c in ipairs(status[field] or {}) do
-        local waiting = c.state and c.state.waiting
-        if waiting and STUCK[waiting.reason] then
-          r.pods[#r.pods + 1] = { name = pod.metadata.name, container = c.name, image = c.image,
-                                  reason = waiting.reason, message = waiting.message }
-          problem("pod/%s: container %s cannot pull %s: %s%s", pod.metadata.name, c.name, tostring(c.image),
-            waiting.reason, waiting.message and (": " .. waiting.message) or "")
-        end
-      end
-    end
-  end
-  return r
-end
-
-local function print_text(reports, quiet)
-  for _, r in ipairs(reports) do
-    if not quiet or #r.problems > 0 or r.error then print("namespace " .. r.namespace) end
-    if r.error then
-      print("  error: " .. r.error)
-    else
-      if not quiet then
-        for _, s in ipairs(r.secrets) do
-          print(string.format("  secret/%s  %s  rotated %s  expires %s%s", s.name, table.concat(s.registries, ","),
-            s.rotated or "(unknown)", s.expires or "(no expiry known)", s.state ~= "ok" and ("  " .. s.state:upper()) or ""))
-        end
-      end
-      for _, p in ipairs(r.problems) do print("  ! " .. p) end
-    end
-  end
+  return want
 end
 
 local function main(...)
-  local opts, args = cli.parse(flags, { ... })
-  if not opts then
-    io.stderr:write("error: ", args, "\nSee 'xcsreg run status.lua --help' for usage.\n")
-    return EXIT_USAGE
+  local opts, rest = cli.parse(flags, { ... })
+  if not opts then return usage_error(rest) end
+  if opts.help then
+    io.write(usage)
+    return EXIT_OK
   end
-  if opts.help then io.write(usage) return EXIT_OK end
-  if #args > 0 then
-    io.stderr:write("error: unexpected argument: ", args[1], "\n")
-    return EXIT_USAGE
+  if #rest > 0 then return usage_error(string.format('unexpected argument "%s"', rest[1])) end
+  if opts.quiet then log.level("error") end
+  for _ in ipairs(opts.verbose or {}) do
+    log.level(({ error = "warn", warn = "info", info = "debug", debug = "trace", trace = "trace" })[log.level()])
   end
-  local format = opts.output or "text"
-  if format ~= "text" and format ~= "json" then
-    io.stderr:write('error: --output: must be "text" or "json", not "', format, '"\n')
-    return EXIT_USAGE
+  local output = opts.output or "text"
+  if output ~= "text" and output ~= "json" then
+    return usage_error(string.format('--output: must be "text" or "json", not "%s"', output))
   end
-  local warn_within, derr = rotation.parse_duration(opts["warn-within"] or "24h")
-  if not warn_within then
-    io.stderr:write("error: --warn-within: ", derr, "\n")
-    return EXIT_USAGE
-  end
+  local warn_text = opts["warn-within"]
+  local warn_within, derr = rotation.parse_duration(math.tointeger(tonumber(warn_text)) or warn_text)
+  if derr then return usage_error("--warn-within: " .. derr) end
   local clock_err = rotation.check_clock()
-  if clock_err then io.stderr:write("error: ", clock_err, "\n") return EXIT_USAGE end
+  if clock_err then return usage_error(clock_err) end
 
-  local plan = { service_accounts = { "default" } }
-  local path = opts.config or os.getenv("XCSREG_CONFIG")
-  if path then
-    local err
-    plan, err = config.load_file(path, { credentials = false })
-    if not plan then io.stderr:write("error: ", err, "\n") return EXIT_USAGE end
+  local plan, err = load_plan(opts)
+  if plan then plan, err = config.override(plan, opts.namespace, opts["service-account"]) end
+  if not plan then
+    log.error("%s", err)
+    return EXIT_USAGE
   end
-  local err
-  plan, err = config.override(plan, opts.namespace, opts["service-account"])
-  if not plan then io.stderr:write("error: ", err, "\n") return EXIT_USAGE end
 
-  local client, cerr = k8s.client { kubeconfig = opts.kubeconfig, context = opts.context }
-  if not client then io.stderr:write("error: ", tostring(cerr), "\n") return EXIT_USAGE end
-
-  local now = rotation.now()
-  local reports, attention = {}, false
-  local names, nerr = namespaces.resolve(client, plan)
-  if not names then
-    io.stderr:write("error: ", tostring(nerr), "\n")
-    client:close()
-    return EXIT_ATTENTION
+  local client <close>, cerr = k8s.client { kubeconfig = opts.kubeconfig, context = opts.context }
+  if not client then
+    log.error("%s", tostring(cerr))
+    return EXIT_USAGE
   end
-  for _, ns in ipairs(names) do
-    local r, ierr = inspect(client, ns, plan, now, warn_within)
-    if not r then
-      r = { namespace = ns, error = tostring(ierr), secrets = {}, pods = {}, problems = {} }
-      if ierr.code == 403 then
-        r.error = r.error .. " (status.lua needs get/list on secrets, get on serviceaccounts and list on pods: see scripts/k8s/rbac.yaml)"
+  local list, nerr = namespaces.resolve(client, plan)
+  if not list then
+    log.error("%s", nerr)
+    return EXIT_PROBLEMS
+  end
+  local want = wanted(plan)
+  local ctx = { now = rotation.now(), warn_within = warn_within, warn_text = warn_text }
+  local reports = {}
+  for i, ns in ipairs(list) do
+    local report = status.namespace(client, ns, want, ctx)
+    reports[#reports + 1] = report
+    for _, e in ipairs(report.errors) do log.error("%s", e) end
+    if report.fatal then
+      if i < #list then
+        log.error("stopped: %d namespace(s) not checked (%s)", #list - i, table.concat(list, ", ", i + 1))
       end
+      break
     end
-    attention = attention or r.error ~= nil or #r.problems > 0
-    reports[#reports + 1] = r
   end
-  client:close()
+  log.debug("%d request(s) to %s", client:stats().requests, client.server)
 
-  if format == "json" then
-    for _, r in ipairs(reports) do
-      r.secrets, r.pods, r.problems = json.array(r.secrets), json.array(r.pods), json.array(r.problems)
-      for _, s in ipairs(r.secrets) do
-        s.registries, s.missing_from = json.array(s.registries), json.array(s.missing_from)
-      end
-    end
-    print(json.encode({ time = rotation.format_time(now), ok = not attention, namespaces = json.array(reports) },
-      { indent = 2 }))
+  if output == "json" then
+    io.write(json.encode(status.document(reports, ctx), { indent = 2 }), "\n")
   else
-    print_text(reports, opts.quiet)
-    if not opts.quiet and not attention then print("all is well") end
+    io.write(status.text(reports, opts.quiet))
   end
-  return attention and EXIT_ATTENTION or EXIT_OK
+  return #status.problems(reports) > 0 and EXIT_PROBLEMS or EXIT_OK
 end
 
 return main(...)

@@ -19,6 +19,10 @@
 #define HTTP_HANDLE_MT "xcsreg.http"
 #define HTTP_DEFAULT_TIMEOUT 30.0
 #define HTTP_DEFAULT_CONNECT_TIMEOUT 10.0
+/* What this module fetches (registry tokens, credential endpoints, a
+ * registry's /v2/ answer) is kilobytes; 64 MiB leaves room for any of it
+ * and for a large manifest while bounding what a broken or hostile server
+ * can make a run hold. The max_body option changes it per request. */
 #define HTTP_DEFAULT_MAX_BODY ((size_t)64 << 20)
 #define HTTP_MAX_REDIRECTS 5L
 
@@ -264,7 +268,7 @@ static int http_request(lua_State *L)
 	 * but not the body. */
 	const char *url = opt_cstring(L, 1, "url");
 	if (!url)
-		luaL_argerror(L, 1, "field 'url' is required");
+		luaL_argerror(L, 1, "option 'url' is required");
 	const char *method = opt_cstring(L, 1, "method");
 	if (!method)
 		method = "GET";
@@ -329,6 +333,8 @@ static int http_request(lua_State *L)
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->req_headers);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	/* a Content-Length past the cap is refused before any of the body is read */
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
 	if (body) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -367,7 +373,9 @@ static int http_request(lua_State *L)
 	free_req_headers(h);
 	if (h->no_memory)
 		return luaL_error(L, "not enough memory for the response from %s", url);
-	if (h->too_big) {
+	if (h->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+		buf_free(&h->body); /* up to max_body bytes, not to be kept until the next request */
+		buf_free(&h->head);
 		lua_pushnil(L);
 		lua_pushfstring(L, "response from %s exceeds %I bytes", url, (lua_Integer)max_body);
 		return 2;
@@ -378,6 +386,8 @@ static int http_request(lua_State *L)
 		return 2;
 	}
 
+	/* the options are still on the stack (a dozen slots) */
+	luaL_checkstack(L, 10, NULL);
 	long status = 0, connects = 0;
 	curl_off_t micros = 0;
 	char *effective_url = NULL;

@@ -12,7 +12,10 @@
  *
  * Expected failures come back as nil, err where err is a table
  * {code, reason, message, details, status, retries} whose __tostring reads
- * like kubectl. Misuse (bad arguments, unknown options) raises.
+ * like kubectl. Besides the API's reasons: "Config" (the configuration),
+ * "Transport" (no answer), "InvalidResponse" (an answer past
+ * max_response_bytes, or a 2xx that is not the JSON asked for). Misuse (bad
+ * arguments, unknown options) raises.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +37,18 @@
 #define MAX_FILE_SIZE (16 << 20)
 #define DEFAULT_CONCURRENCY 8 /* a map's requests in flight: gentle on a shared API server */
 #define MAX_QUOTED 1024       /* bytes of a non-Status body quoted in an error */
+#define MAX_TITLE 200         /* bytes of an HTML error page's title quoted in an error */
+#define MAX_MEDIA_TYPE 100    /* bytes of a Content-Type quoted in an error */
+/*
+ * The default cap on a response body. The API server answers a LIST whole
+ * unless asked for pages, so the cap must hold the largest LIST a script
+ * makes: every Secret of a big cluster (20,000 of 2-10 KB, Helm release
+ * Secrets of up to a few hundred KB among them: ~100-200 MB) or every pod
+ * of a namespace of 10,000 pods (~100-150 MB). 256 MiB holds those; past
+ * it an answer is broken or hostile, and refusing it keeps a run inside a
+ * small container's memory. The max_response_bytes option changes it.
+ */
+#define DEFAULT_MAX_RESPONSE_BYTES ((size_t)256 << 20)
 
 /* ---- small helpers shared with kubeconfig.c and k8s_auth.c ---- */
 
@@ -76,6 +92,18 @@ double k8s_monotonic(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int k8s_buf_reserve(struct k8s_buf *b, size_t cap)
+{
+	if (b->data && cap <= b->cap)
+		return 0;
+	char *q = realloc(b->data, cap);
+	if (!q)
+		return -1;
+	b->data = q;
+	b->cap = cap;
+	return 0;
+}
+
 int k8s_buf_append(struct k8s_buf *b, const char *p, size_t n)
 {
 	if (n > SIZE_MAX / 2 - b->len)
@@ -84,11 +112,8 @@ int k8s_buf_append(struct k8s_buf *b, const char *p, size_t n)
 		size_t cap = b->cap ? b->cap : 4096;
 		while (cap < b->len + n + 1)
 			cap *= 2;
-		char *q = realloc(b->data, cap);
-		if (!q)
+		if (k8s_buf_reserve(b, cap) != 0)
 			return -1;
-		b->data = q;
-		b->cap = cap;
 	}
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
@@ -141,22 +166,121 @@ static void push_redacted(lua_State *L, const char *s, size_t len)
 	luaL_pushresultsize(&b, log_redact(s, len, dst, 3 * len + 1));
 }
 
+/* The response's media type (its Content-Type up to any ';'), or NULL. */
+static const char *media_type(const struct k8s_xfer *x, size_t *len)
+{
+	const char *ct = k8s_header_value(&x->head, "content-type:", len);
+	if (!ct)
+		return NULL;
+	const char *semi = memchr(ct, ';', *len);
+	if (semi)
+		*len = (size_t)(semi - ct);
+	while (*len > 0 && (ct[*len - 1] == ' ' || ct[*len - 1] == '\t'))
+		(*len)--;
+	return *len ? ct : NULL;
+}
+
 static int is_json_response(const struct k8s_xfer *x)
 {
 	size_t len;
-	const char *ct = k8s_header_value(&x->head, "content-type:", &len);
-	return ct && memmem(ct, len, "json", 4) != NULL;
+	const char *mt = media_type(x, &len);
+	return mt && memmem(mt, len, "json", 4) != NULL;
 }
 
-/* Pushes the response body: decoded when the server says it is JSON and it
- * decodes, else its bytes as a string. */
-static void push_body(lua_State *L, const struct k8s_xfer *x)
+/* Pushes the body as a string, or decoded when the server says it is JSON.
+ * Returns 1, or 0 with nothing pushed and msg filled when a JSON answer
+ * does not decode. An empty body is "". */
+static int push_body(lua_State *L, const struct k8s_xfer *x, char *msg, size_t msgsz)
 {
-	char msg[160];
-	if (x->body.len > 0 && is_json_response(x) &&
-	    json_decode_push(L, x->body.data, x->body.len, msg, sizeof msg))
-		return;
+	if (x->body.len > 0 && is_json_response(x))
+		return json_decode_push(L, x->body.data, x->body.len, msg, msgsz);
 	lua_pushlstring(L, x->body.data ? x->body.data : "", x->body.len);
+	return 1;
+}
+
+/* Adds the n bytes at s as one line of at most max bytes: white space and
+ * control characters collapse into single spaces, none at either end; a
+ * longer text is cut at a UTF-8 character boundary and ends in "...". */
+static void add_one_line(luaL_Buffer *b, const char *s, size_t n, size_t max)
+{
+	size_t out = 0;
+	int space = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch <= ' ' || ch == 0x7f) {
+			space = out > 0;
+			continue;
+		}
+		/* the rest of a line that would not fit, cut before a lead byte */
+		if (out + space + 1 > max && (ch & 0xC0) != 0x80) {
+			luaL_addstring(b, "...");
+			return;
+		}
+		if (space) {
+			luaL_addchar(b, ' ');
+			out++;
+			space = 0;
+		}
+		luaL_addchar(b, (char)ch);
+		out++;
+	}
+}
+
+/* The text of an HTML page's <title>, or NULL. */
+static const char *html_title(const char *s, size_t n, size_t *len)
+{
+	const char *end = s + n;
+	for (const char *p = s; (p = memchr(p, '<', (size_t)(end - p))) != NULL; p++) {
+		if (end - p < 7 || strncasecmp(p, "<title", 6) != 0 || (p[6] != '>' && p[6] != ' '))
+			continue;
+		const char *t = memchr(p, '>', (size_t)(end - p));
+		if (!t)
+			return NULL;
+		t++;
+		const char *e = t;
+		while (e < end && !(*e == '<' && end - e >= 7 && strncasecmp(e, "</title", 7) == 0))
+			e++;
+		*len = (size_t)(e - t);
+		return t;
+	}
+	return NULL;
+}
+
+/*
+ * Pushes "HTTP <code> from <server>: <what> (<media type>)[: <title or first
+ * line>]" for an answer whose body is not what was expected, e.g. a proxy's
+ * HTML error page. Only the body is quoted, never a header: some error pages
+ * echo the request's, which carry the credentials.
+ */
+static void push_unexpected(lua_State *L, const struct k8s_client *c, const struct k8s_xfer *x,
+                            long code, const char *what)
+{
+	size_t mlen = 0, tlen = 0;
+	const char *mt = media_type(x, &mlen);
+	const char *body = x->body.data ? x->body.data : "";
+	const char *text = NULL;
+	if (mt && mlen == 9 && strncasecmp(mt, "text/html", 9) == 0) {
+		text = html_title(body, x->body.len, &tlen);
+	} else if (mt && mlen >= 5 && strncasecmp(mt, "text/", 5) == 0) {
+		text = body;
+		const char *eol = memchr(body, '\n', x->body.len);
+		tlen = eol ? (size_t)(eol - body) : x->body.len;
+	}
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	lua_pushfstring(L, "HTTP %d from %s: %s (", (int)code, c->server, what);
+	luaL_addvalue(&b);
+	add_one_line(&b, mt ? mt : "no Content-Type", mt ? mlen : 15, MAX_MEDIA_TYPE);
+	luaL_addchar(&b, ')');
+	if (text && tlen > 0) {
+		luaL_addstring(&b, ": ");
+		add_one_line(&b, text, tlen, MAX_TITLE);
+	}
+	luaL_pushresult(&b);
+	size_t len;
+	const char *m = lua_tolstring(L, -1, &len);
+	push_redacted(L, m, len);
+	lua_remove(L, -2);
 }
 
 /* Pushes the error table {reason, message[, retries]} without a code. */
@@ -173,6 +297,26 @@ static int push_fail(lua_State *L, const struct k8s_client *c, const char *reaso
 		lua_setfield(L, -2, "retries");
 	}
 	luaL_setmetatable(L, ERROR_MT);
+	return 2;
+}
+
+/* Pushes nil and the error for a 2xx answer that is not what a request
+ * expects: {code, reason = "InvalidResponse", message (at the top), retries}. */
+static int push_invalid(lua_State *L, const struct k8s_call *call)
+{
+	int message = lua_gettop(L);
+	lua_pushnil(L);
+	lua_createtable(L, 0, 4); /* message nil err */
+	lua_pushinteger(L, call->a.status);
+	lua_setfield(L, -2, "code");
+	lua_pushliteral(L, "InvalidResponse");
+	lua_setfield(L, -2, "reason");
+	lua_pushvalue(L, message);
+	lua_setfield(L, -2, "message");
+	lua_pushinteger(L, call->retries);
+	lua_setfield(L, -2, "retries");
+	luaL_setmetatable(L, ERROR_MT);
+	lua_remove(L, message); /* nil err */
 	return 2;
 }
 
@@ -198,10 +342,21 @@ static const char *reason_for_code(long code)
 	return "Unknown";
 }
 
-/* Pushes the error table for an HTTP error response in x. */
-static void push_status_error(lua_State *L, const struct k8s_xfer *x, long code, int retries)
+/* Whether the answer is plain text (the apiserver's own 429), or says nothing of its type. */
+static int is_plain_text(const struct k8s_xfer *x)
 {
-	push_body(L, x);
+	size_t len;
+	const char *mt = media_type(x, &len);
+	return !mt || (len == 10 && strncasecmp(mt, "text/plain", 10) == 0);
+}
+
+/* Pushes the error table for an HTTP error response in x. */
+static void push_status_error(lua_State *L, const struct k8s_client *c, const struct k8s_xfer *x,
+                              long code, int retries)
+{
+	char why[160];
+	if (!push_body(L, x, why, sizeof why)) /* a broken Status is still an error of this code */
+		lua_pushliteral(L, "");
 	int body = lua_gettop(L);
 	int is_status = lua_istable(L, body) && lua_getfield(L, body, "kind") == LUA_TSTRING &&
 	                strcmp(lua_tostring(L, -1), "Status") == 0;
@@ -223,7 +378,7 @@ static void push_status_error(lua_State *L, const struct k8s_xfer *x, long code,
 	const char *m;
 	if (is_status && lua_getfield(L, body, "message") == LUA_TSTRING) {
 		m = lua_tolstring(L, -1, &len);
-	} else if (lua_type(L, body) == LUA_TSTRING) {
+	} else if (lua_type(L, body) == LUA_TSTRING && is_plain_text(x)) {
 		/* a plain-text answer (the apiserver's own 429): its first line */
 		m = lua_tolstring(L, body, &len);
 		while (len > 0 && (*m == ' ' || *m == '\t' || *m == '\r' || *m == '\n'))
@@ -235,6 +390,10 @@ static void push_status_error(lua_State *L, const struct k8s_xfer *x, long code,
 			len--;
 		if (len > MAX_QUOTED)
 			len = MAX_QUOTED;
+	} else if (lua_type(L, body) == LUA_TSTRING && x->body.len > 0 && !is_json_response(x)) {
+		/* HTML, or another type: what it is, and its title */
+		push_unexpected(L, c, x, code, "not a Kubernetes Status");
+		m = lua_tolstring(L, -1, &len);
 	} else {
 		len = 0;
 	}
@@ -259,18 +418,35 @@ static void push_status_error(lua_State *L, const struct k8s_xfer *x, long code,
 	lua_remove(L, body); /* err */
 }
 
+/* Pushes the decoded 2xx body of an API method: obj, or nil, err when it
+ * is not JSON. Returns the number of results. */
+static int push_object(lua_State *L, const struct k8s_client *c, const struct k8s_call *call,
+                       const struct k8s_xfer *x)
+{
+	char why[160];
+	if (!is_json_response(x) || x->body.len == 0) {
+		push_unexpected(L, c, x, call->a.status, x->body.len ? "not JSON" : "an empty answer");
+		return push_invalid(L, call);
+	}
+	if (!push_body(L, x, why, sizeof why)) {
+		lua_pushfstring(L, "HTTP %d from %s: %s", (int)call->a.status, c->server, why);
+		return push_invalid(L, call);
+	}
+	return 1;
+}
+
 /* k8s_finish for the API methods: obj, or nil, err. */
 static int finish_api(lua_State *L, struct k8s_client *c, const struct k8s_call *call,
                       const struct k8s_xfer *x, int ok)
 {
+	/* the request's arguments and options are still on the stack */
+	luaL_checkstack(L, LUA_MINSTACK, NULL);
 	if (ok != 0)
 		return push_fail(L, c, call->reason, call->retries);
-	if (call->a.status >= 200 && call->a.status < 300) {
-		push_body(L, x);
-		return 1;
-	}
+	if (call->a.status >= 200 && call->a.status < 300)
+		return push_object(L, c, call, x);
 	lua_pushnil(L);
-	push_status_error(L, x, call->a.status, call->retries);
+	push_status_error(L, c, x, call->a.status, call->retries);
 	return 2;
 }
 
@@ -466,50 +642,18 @@ static const char *push_url(lua_State *L, struct k8s_client *c, int path, int qu
 	return lua_tostring(L, -1);
 }
 
-/* ---- option tables ---- */
-
-/* Pushes option name of the table at idx (0: no table, pushes nil); raises
- * unless it is nil or of the given type. Returns its type. */
-static int opt_get(lua_State *L, int idx, const char *name, int type)
-{
-	if (idx == 0) {
-		lua_pushnil(L);
-		return LUA_TNIL;
-	}
-	int t = lua_getfield(L, idx, name);
-	if (t != LUA_TNIL && t != type)
-		luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be a %s, not %s", name,
-		                                      lua_typename(L, type), luaL_typename(L, -1)));
-	return t;
-}
+/* ---- option tables (read with options.c's readers) ---- */
 
 /* A positive number of seconds as milliseconds (at least 1). */
-static long opt_millis(lua_State *L, int idx, const char *name, double dflt)
+static long opt_millis(lua_State *L, int idx, const char *key, double def)
 {
-	double s = dflt;
-	if (opt_get(L, idx, name, LUA_TNUMBER) != LUA_TNIL) {
-		s = lua_tonumber(L, -1);
-		if (!(s > 0 && s < 1e6))
-			luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be a positive number of seconds", name));
-	}
-	lua_pop(L, 1);
-	long ms = (long)(s * 1000);
+	long ms = (long)(opt_seconds(L, idx, key, def) * 1000);
 	return ms > 0 ? ms : 1;
 }
 
-/* The option concurrency of the table at idx (0: none), or dflt. */
-static int opt_concurrency(lua_State *L, int idx, int dflt)
+static int opt_concurrency(lua_State *L, int idx, int def)
 {
-	lua_Integer n = dflt;
-	if (opt_get(L, idx, "concurrency", LUA_TNUMBER) != LUA_TNIL) {
-		int isint;
-		n = lua_tointegerx(L, -1, &isint);
-		luaL_argcheck(L, isint && n >= 1 && n <= K8S_MAX_CONCURRENCY, idx,
-		              lua_pushfstring(L, "option 'concurrency' must be an integer from 1 to %d",
-		                              K8S_MAX_CONCURRENCY));
-	}
-	lua_pop(L, 1);
-	return (int)n;
+	return (int)opt_integer(L, idx, "concurrency", def, 1, K8S_MAX_CONCURRENCY);
 }
 
 /* Reads the write options at idx (none or nil: defaults). */
@@ -525,17 +669,15 @@ static void check_write_opts(lua_State *L, int idx, struct write_opts *w, int is
 		return;
 	luaL_checktype(L, idx, LUA_TTABLE);
 	opt_check_keys(L, idx, is_delete ? delete_names : names);
-	if (opt_get(L, idx, "dry_run", LUA_TBOOLEAN) != LUA_TNIL)
-		w->dry_run = lua_toboolean(L, -1);
-	if (!is_delete && opt_get(L, idx, "field_manager", LUA_TSTRING) != LUA_TNIL) {
+	w->dry_run = opt_boolean(L, idx, "dry_run");
+	if (is_delete)
+		return;
+	if (opt_field(L, idx, "field_manager", LUA_TSTRING)) { /* left on the stack: w points into it */
 		w->field_manager = lua_tolstring(L, -1, &w->field_manager_len);
 		luaL_argcheck(L, w->field_manager_len > 0, idx, "option 'field_manager' must not be empty");
 	}
-	if (!is_delete && opt_get(L, idx, "force", LUA_TBOOLEAN) != LUA_TNIL) {
-		w->force = lua_toboolean(L, -1);
-		luaL_argcheck(L, is_apply || !w->force, idx, "option 'force' is only for apply patches");
-	}
-	/* the values stay on the stack: w points into them */
+	w->force = opt_boolean(L, idx, "force");
+	luaL_argcheck(L, is_apply || !w->force, idx, "option 'force' is only for apply patches");
 }
 
 /* ---- the client ---- */
@@ -608,42 +750,29 @@ static void push_body_arg(lua_State *L, int idx)
 static int k8s_client_new(lua_State *L)
 {
 	static const char *const names[] = {
-	    "concurrency", "connect_timeout", "context", "in_cluster_dir", "kubeconfig", "namespace",
-	    "request_timeout", "retries", "retry_max_time", "user_agent", NULL};
-	int opts = 0;
-	if (!lua_isnoneornil(L, 1)) {
-		luaL_checktype(L, 1, LUA_TTABLE);
-		opts = 1;
-		opt_check_keys(L, 1, names);
+	    "concurrency", "connect_timeout", "context", "in_cluster_dir", "kubeconfig",
+	    "max_response_bytes", "namespace", "request_timeout", "retries", "retry_max_time",
+	    "user_agent", NULL};
+	if (lua_isnoneornil(L, 1)) {
+		lua_settop(L, 0);
+		lua_newtable(L);
 	}
+	luaL_checktype(L, 1, LUA_TTABLE);
+	opt_check_keys(L, 1, names);
 	struct k8s_options o = {0};
-	if (opt_get(L, opts, "kubeconfig", LUA_TSTRING) != LUA_TNIL)
-		o.kubeconfig = lua_tostring(L, -1);
-	if (opt_get(L, opts, "context", LUA_TSTRING) != LUA_TNIL)
-		o.context = lua_tostring(L, -1);
-	if (opt_get(L, opts, "namespace", LUA_TSTRING) != LUA_TNIL)
-		o.namespace = lua_tostring(L, -1);
-	if (opt_get(L, opts, "in_cluster_dir", LUA_TSTRING) != LUA_TNIL)
-		o.in_cluster_dir = lua_tostring(L, -1);
-	const char *user_agent = "xcsreg/" XCSREG_VERSION;
-	if (opt_get(L, opts, "user_agent", LUA_TSTRING) != LUA_TNIL)
-		user_agent = lua_tostring(L, -1);
-	long connect_ms = opt_millis(L, opts, "connect_timeout", 10);
-	long request_ms = opt_millis(L, opts, "request_timeout", 30);
-	lua_Integer retries = 5;
-	if (opt_get(L, opts, "retries", LUA_TNUMBER) != LUA_TNIL) {
-		int isint;
-		retries = lua_tointegerx(L, -1, &isint);
-		luaL_argcheck(L, isint && retries >= 0 && retries <= 100, opts,
-		              "option 'retries' must be an integer from 0 to 100");
-	}
-	int concurrency = opt_concurrency(L, opts, DEFAULT_CONCURRENCY);
-	double retry_max_time = 60;
-	if (opt_get(L, opts, "retry_max_time", LUA_TNUMBER) != LUA_TNIL) {
-		retry_max_time = lua_tonumber(L, -1);
-		luaL_argcheck(L, retry_max_time >= 0 && retry_max_time < 1e6, opts,
-		              "option 'retry_max_time' must be a number of seconds >= 0");
-	}
+	o.kubeconfig = opt_cstring(L, 1, "kubeconfig");
+	o.context = opt_cstring(L, 1, "context");
+	o.namespace = opt_cstring(L, 1, "namespace");
+	o.in_cluster_dir = opt_cstring(L, 1, "in_cluster_dir");
+	const char *user_agent = opt_cstring(L, 1, "user_agent");
+	if (!user_agent)
+		user_agent = "xcsreg/" XCSREG_VERSION;
+	long connect_ms = opt_millis(L, 1, "connect_timeout", 10);
+	long request_ms = opt_millis(L, 1, "request_timeout", 30);
+	int retries = (int)opt_integer(L, 1, "retries", 5, 0, 100);
+	int concurrency = opt_concurrency(L, 1, DEFAULT_CONCURRENCY);
+	double retry_max_time = opt_seconds(L, 1, "retry_max_time", 60);
+	size_t max_response_bytes = opt_size(L, 1, "max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES);
 	/* the option values stay on the stack: o points into them */
 
 	struct k8s_client *c = lua_newuserdatauv(L, sizeof *c, 0);
@@ -652,7 +781,8 @@ static int k8s_client_new(lua_State *L)
 	int ud = lua_gettop(L);
 	c->connect_timeout_ms = connect_ms;
 	c->request_timeout_ms = request_ms;
-	c->max_retries = (int)retries;
+	c->max_retries = retries;
+	c->max_response_bytes = max_response_bytes;
 	c->retry_max_time = retry_max_time;
 	c->concurrency = c->limit = concurrency;
 	c->rng = ((unsigned long long)time(NULL) << 20) ^ (unsigned long long)(uintptr_t)c ^
@@ -736,10 +866,16 @@ static int client_delete(lua_State *L)
 static int finish_request(lua_State *L, struct k8s_client *c, const struct k8s_call *call,
                           const struct k8s_xfer *x, int ok)
 {
+	luaL_checkstack(L, LUA_MINSTACK, NULL); /* as in finish_api */
 	if (ok != 0)
 		return push_fail(L, c, call->reason, call->retries);
+	char why[160];
+	if (!push_body(L, x, why, sizeof why)) {
+		lua_pushfstring(L, "HTTP %d from %s: %s", (int)call->a.status, c->server, why);
+		return push_invalid(L, call);
+	}
 	lua_pushinteger(L, call->a.status);
-	push_body(L, x);
+	lua_insert(L, -2);
 	push_headers(L, &x->head);
 	return 3;
 }
@@ -754,32 +890,31 @@ static int client_request(lua_State *L)
 	luaL_checktype(L, 2, LUA_TTABLE);
 	opt_check_keys(L, 2, names);
 	struct k8s_req req = {0};
-	if (opt_get(L, 2, "method", LUA_TSTRING) == LUA_TNIL)
-		luaL_argerror(L, 2, "option 'method' is required");
-	req.method = lua_tostring(L, -1);
+	req.method = opt_cstring(L, 2, "method");
+	if (!req.method)
+		return luaL_argerror(L, 2, "option 'method' is required");
 	int token = req.method[0] != '\0';
 	for (const char *m = req.method; *m; m++)
 		token = token && *m >= 'A' && *m <= 'Z';
 	luaL_argcheck(L, token, 2, "option 'method' must be an upper-case HTTP method");
-	if (opt_get(L, 2, "path", LUA_TSTRING) == LUA_TNIL)
+	if (!opt_field(L, 2, "path", LUA_TSTRING))
 		luaL_argerror(L, 2, "option 'path' is required");
 	int path = lua_gettop(L);
 	luaL_argcheck(L, lua_tostring(L, path)[0] == '/', 2, "option 'path' must start with '/'");
-	int query = opt_get(L, 2, "query", LUA_TTABLE) == LUA_TNIL ? 0 : lua_gettop(L);
+	int query = opt_field(L, 2, "query", LUA_TTABLE) ? lua_gettop(L) : 0;
 	req.idempotent = strcmp(req.method, "GET") == 0 || strcmp(req.method, "HEAD") == 0;
-	if (opt_get(L, 2, "idempotent", LUA_TBOOLEAN) != LUA_TNIL)
+	if (opt_field(L, 2, "idempotent", LUA_TBOOLEAN))
 		req.idempotent = lua_toboolean(L, -1);
-	req.content_type = "application/json";
-	if (opt_get(L, 2, "content_type", LUA_TSTRING) != LUA_TNIL) {
-		req.content_type = lua_tostring(L, -1);
-		luaL_argcheck(L, !strpbrk(req.content_type, "\r\n"), 2, "option 'content_type' has a line break");
-	}
+	req.content_type = opt_cstring(L, 2, "content_type");
+	if (!req.content_type)
+		req.content_type = "application/json";
+	luaL_argcheck(L, !strpbrk(req.content_type, "\r\n"), 2, "option 'content_type' has a line break");
 	int bt = lua_getfield(L, 2, "body");
-	if (bt == LUA_TTABLE) {
+	if (bt == LUA_TTABLE)
 		json_encode_push(L, -1);
-	} else if (bt != LUA_TNIL && bt != LUA_TSTRING) {
-		luaL_argerror(L, 2, "option 'body' must be a table or a string");
-	}
+	else if (bt != LUA_TNIL && bt != LUA_TSTRING)
+		luaL_argerror(L, 2, lua_pushfstring(L, "option 'body' must be a table or a string, not %s",
+		                                    luaL_typename(L, -1)));
 	if (bt != LUA_TNIL)
 		req.body = lua_tolstring(L, -1, &req.body_len);
 	req.url = push_url(L, c, path, query, NULL);
@@ -818,13 +953,12 @@ static int client_map(lua_State *L)
 	struct k8s_client *c = check_client(L);
 	luaL_checktype(L, 2, LUA_TTABLE);
 	luaL_checktype(L, 3, LUA_TFUNCTION);
-	int opts = 0;
+	int concurrency = c->concurrency;
 	if (!lua_isnoneornil(L, 4)) {
 		luaL_checktype(L, 4, LUA_TTABLE);
-		opts = 4;
 		opt_check_keys(L, 4, names);
+		concurrency = opt_concurrency(L, 4, concurrency);
 	}
-	int concurrency = opt_concurrency(L, opts, c->concurrency);
 	if (c->mapping)
 		return luaL_error(L, "client:map is already running on this client");
 	lua_settop(L, 3);

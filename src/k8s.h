@@ -36,6 +36,8 @@ struct k8s_xfer {
 	CURL *curl;
 	struct curl_slist *headers;    /* request headers, valid until the next prepare */
 	struct k8s_buf body, head;     /* response body and header lines */
+	size_t max_body;               /* the body is refused past this (c->max_response_bytes) */
+	int too_big;                   /* ... and was: the body buffer is already freed */
 	int oom;                       /* a callback could not store what it got */
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -100,6 +102,7 @@ struct k8s_client {
 
 	/* options */
 	long connect_timeout_ms, request_timeout_ms;
+	size_t max_response_bytes;
 	int max_retries;
 	double retry_max_time;
 	char *user_agent;
@@ -146,7 +149,7 @@ struct k8s_call {
 	int renewed;               /* a 401 has renewed the credentials once */
 	int retries;               /* extra attempts, for err.retries */
 	unsigned long cred_gen;    /* c->cred_gen when the last attempt was sent */
-	const char *reason;        /* on failure: "Transport" or "Config" */
+	const char *reason;        /* on failure: "Transport", "Config" or "InvalidResponse" */
 };
 
 /* What a request function pushes once its call is over: ok is 0 when an
@@ -174,6 +177,8 @@ int k8s_read_file(struct k8s_client *c, const char *what, const char *path,
 double k8s_monotonic(void);
 /* Appends n bytes; returns 0, or -1 when memory runs out (b unchanged). */
 int k8s_buf_append(struct k8s_buf *b, const char *p, size_t n);
+/* Makes room for cap bytes in all; returns 0, or -1 (b unchanged). */
+int k8s_buf_reserve(struct k8s_buf *b, size_t cap);
 
 /* ---- k8s_transfer.c ---- */
 /* A call's steps, for the blocking loop below and for k8s_map.c. Lua runs

@@ -232,6 +232,8 @@ static int run_exec(lua_State *L, struct k8s_client *c)
 		wipe_output(e);
 		return k8s_fail(c, "exec plugin %s failed with exit code %d", e->command, status);
 	}
+	/* called from a request, with its arguments and options on the stack */
+	luaL_checkstack(L, 10, NULL);
 	int top = lua_gettop(L);
 	const char *out = e->out.out ? e->out.out : "";
 	size_t i = 0;

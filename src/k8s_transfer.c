@@ -34,10 +34,23 @@
 
 /* ---- one transfer: prepare, perform ---- */
 
+/* The body is refused here, as it arrives (after decompression, so a small
+ * compressed answer cannot expand past the cap either): what was received
+ * is wiped and freed at once, and curl ends the transfer. */
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
 	struct k8s_xfer *x = ud;
-	if (k8s_buf_append(&x->body, p, size * n) != 0) {
+	if (size * n > x->max_body - x->body.len) {
+		k8s_wipe(&x->body.data, x->body.len);
+		x->body.len = x->body.cap = 0;
+		x->too_big = 1;
+		return 0;
+	}
+	/* growing by doubling would overshoot the cap: grow to the cap at once */
+	struct k8s_buf *b = &x->body;
+	if ((b->len + size * n + 1 > b->cap && b->cap > x->max_body / 2 &&
+	     k8s_buf_reserve(b, x->max_body + 1) != 0) ||
+	    k8s_buf_append(b, p, size * n) != 0) {
 		x->oom = 1;
 		return 0;
 	}
@@ -83,7 +96,8 @@ static int prepare_transfer(struct k8s_client *c, struct k8s_xfer *x, const stru
 	curl_slist_free_all(x->headers);
 	x->headers = NULL;
 	x->body.len = x->head.len = 0;
-	x->oom = 0;
+	x->max_body = c->max_response_bytes;
+	x->oom = x->too_big = 0;
 	x->errbuf[0] = '\0';
 
 	if (add_header(&x->headers, "Accept: application/json") != 0 ||
@@ -113,6 +127,8 @@ static int prepare_transfer(struct k8s_client *c, struct k8s_xfer *x, const stru
 	SETOPT(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
 	SETOPT(h, CURLOPT_TIMEOUT_MS, c->request_timeout_ms);
+	/* a Content-Length past the cap is refused before any of the body is read */
+	SETOPT(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response_bytes);
 	SETOPT(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	SETOPT(h, CURLOPT_USERAGENT, c->user_agent);
 	SETOPT(h, CURLOPT_SHARE, c->share);
@@ -209,7 +225,7 @@ void k8s_call_attempted(struct k8s_client *c, struct k8s_call *call, const struc
 	/* bytes of request headers written: 0 means the server cannot have seen it */
 	curl_easy_getinfo(x->curl, CURLINFO_REQUEST_SIZE, &sent);
 	c->connections += connects;
-	a->code = x->oom ? CURLE_OUT_OF_MEMORY : rc;
+	a->code = x->oom ? CURLE_OUT_OF_MEMORY : x->too_big ? CURLE_FILESIZE_EXCEEDED : rc;
 	a->status = a->code == CURLE_OK ? status : 0;
 	a->sent = sent > 0;
 	a->retry_after = a->status ? retry_after(&x->head) : -1;
@@ -298,10 +314,15 @@ static void sleep_until(double when)
 		;
 }
 
-/* c->msg for a transfer that got no response. */
+/* c->msg for a transfer that got no (usable) response. */
 static void transport_message(struct k8s_client *c, const struct k8s_xfer *x,
                               const struct k8s_attempt *a)
 {
+	if (a->code == CURLE_FILESIZE_EXCEEDED) {
+		k8s_fail(c, "%s: the response is larger than max_response_bytes (%zu bytes)", c->server,
+		         c->max_response_bytes);
+		return;
+	}
 	const char *why = x->errbuf[0] ? x->errbuf : curl_easy_strerror(a->code);
 	if (a->code == CURLE_OUT_OF_MEMORY)
 		why = "out of memory receiving the response";
@@ -365,7 +386,7 @@ int k8s_call_judge(lua_State *L, struct k8s_client *c, struct k8s_call *call,
 	if (d < 0) {
 		if (a->status == 0) {
 			transport_message(c, x, a);
-			call->reason = "Transport";
+			call->reason = a->code == CURLE_FILESIZE_EXCEEDED ? "InvalidResponse" : "Transport";
 			return K8S_FAILED;
 		}
 		return K8S_DONE;

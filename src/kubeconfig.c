@@ -642,6 +642,11 @@ static int use_user(lua_State *L, struct k8s_client *c, const struct entry *u,
 	if ((key || key_data) && !(cert || cert_data))
 		return entry_fail(c, u, "client-certificate-data or client-certificate must be specified to use the clientCert authentication method");
 
+	/* as ssh of private keys, and helm of kubeconfigs: a warning, not a refusal */
+	struct stat st;
+	if ((token || password || key_data) && stat(u->file, &st) == 0)
+		site_warn_open_file("kubeconfig", u->file, (unsigned)st.st_mode, (unsigned)st.st_uid);
+
 	if (strncmp(c->server, "http://", 7) == 0) {
 		/* as client-go: credentials only go over TLS */
 		if (has_token || has_basic || exec || cert || cert_data)

@@ -57,6 +57,7 @@ static const struct c_module {
     {"k8s", luaopen_k8s, 1},
     {"log", luaopen_log, 0},
     {"proc", luaopen_proc, 0},
+    {"site", luaopen_site, 0},
     {"yaml", luaopen_yaml, 0},
     {NULL, NULL, 0},
 };

@@ -35,7 +35,7 @@ int opt_field(lua_State *L, int idx, const char *key, int type)
 	if (t == LUA_TNIL)
 		return 0;
 	if (t != type)
-		luaL_argerror(L, idx, lua_pushfstring(L, "field '%s': %s expected, got %s", key,
+		luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be a %s, not %s", key,
 		                                      lua_typename(L, type), luaL_typename(L, -1)));
 	return 1;
 }
@@ -47,7 +47,7 @@ const char *opt_cstring(lua_State *L, int idx, const char *key)
 	size_t len;
 	const char *s = lua_tolstring(L, -1, &len);
 	if (strlen(s) != len)
-		luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' contains a NUL byte", key));
+		luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' contains a NUL byte", key));
 	return s;
 }
 
@@ -64,7 +64,7 @@ double opt_seconds(lua_State *L, int idx, const char *key, double def)
 	if (opt_field(L, idx, key, LUA_TNUMBER)) {
 		v = lua_tonumber(L, -1);
 		if (!(v > 0 && v <= 1e6))
-			luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' must be a positive number of seconds", key));
+			luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be a positive number of seconds", key));
 	}
 	lua_pop(L, 1);
 	return v;
@@ -77,8 +77,23 @@ size_t opt_size(lua_State *L, int idx, const char *key, size_t def)
 		int isint;
 		lua_Integer i = lua_tointegerx(L, -1, &isint);
 		if (!isint || i <= 0)
-			luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' must be a positive integer", key));
+			luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be a positive integer", key));
 		v = (size_t)i;
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+lua_Integer opt_integer(lua_State *L, int idx, const char *key, lua_Integer def, lua_Integer min,
+                        lua_Integer max)
+{
+	lua_Integer v = def;
+	if (opt_field(L, idx, key, LUA_TNUMBER)) {
+		int isint;
+		v = lua_tointegerx(L, -1, &isint);
+		if (!isint || v < min || v > max)
+			luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be an integer from %I to %I", key,
+			                                      (LUA_INTEGER)min, (LUA_INTEGER)max));
 	}
 	lua_pop(L, 1);
 	return v;

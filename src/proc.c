@@ -474,7 +474,7 @@ static const char **push_argv(lua_State *L, int opts, int tbl)
 {
 	lua_Integer n = (lua_Integer)lua_rawlen(L, tbl);
 	if (n == 0)
-		luaL_argerror(L, opts, "field 'argv' must be a non-empty list of strings");
+		luaL_argerror(L, opts, "option 'argv' must be a non-empty list of strings");
 	size_t bytes = 0;
 	for (lua_Integer i = 1; i <= n; i++) {
 		size_t len;
@@ -555,7 +555,7 @@ static int procl_run(lua_State *L)
 	opt_check_keys(L, 1, run_options);
 
 	if (!opt_field(L, 1, "argv", LUA_TTABLE))
-		luaL_argerror(L, 1, "field 'argv' must be a non-empty list of strings");
+		luaL_argerror(L, 1, "option 'argv' must be a non-empty list of strings");
 	spec.argv = push_argv(L, 1, lua_gettop(L)); /* opts argv argv_box */
 	if (opt_field(L, 1, "env", LUA_TTABLE))
 		spec.env = push_env(L, 1, lua_gettop(L)); /* ... env env_box */
@@ -570,7 +570,7 @@ static int procl_run(lua_State *L)
 	if (strcmp(stderr_mode, "inherit") == 0)
 		spec.inherit_stderr = 1;
 	else if (strcmp(stderr_mode, "capture") != 0)
-		luaL_argerror(L, 1, lua_pushfstring(L, "field 'stderr': invalid option '%s'", stderr_mode));
+		luaL_argerror(L, 1, lua_pushfstring(L, "option 'stderr': invalid value '%s'", stderr_mode));
 
 	/* The result lives in a box so that a failing push cannot leak it. */
 	struct proc_result *res = lua_newuserdatauv(L, sizeof *res, 0);

@@ -27,6 +27,7 @@ int luaopen_json(lua_State *L);
 int luaopen_k8s(lua_State *L);
 int luaopen_log(lua_State *L);
 int luaopen_proc(lua_State *L);
+int luaopen_site(lua_State *L);
 int luaopen_yaml(lua_State *L);
 
 /* ---- base64.c: RFC 4648, pure functions, never raise ---- */
@@ -56,7 +57,8 @@ void json_encode_push(lua_State *L, int idx);
 int json_decode_push(lua_State *L, const char *text, size_t len,
                      char *msg, size_t msgsz);
 
-/* ---- options.c: option tables of module functions; each raises on misuse ---- */
+/* ---- options.c: option tables of module functions; each raises on misuse,
+ * as "bad argument #idx to 'f' (option 'key' ...)" ---- */
 /* Raises naming the first key of the table at idx that is not in known. */
 void opt_check_keys(lua_State *L, int idx, const char *const known[]);
 /* Pushes field key of the table at idx; returns 1 if set, 0 if nil (nil
@@ -69,6 +71,8 @@ const char *opt_cstring(lua_State *L, int idx, const char *key);
 int opt_boolean(lua_State *L, int idx, const char *key);
 double opt_seconds(lua_State *L, int idx, const char *key, double def); /* in (0, 1e6] */
 size_t opt_size(lua_State *L, int idx, const char *key, size_t def);   /* > 0 */
+lua_Integer opt_integer(lua_State *L, int idx, const char *key, lua_Integer def, lua_Integer min,
+                        lua_Integer max);
 
 /* ---- log.c: process-wide, shared by C and Lua ---- */
 enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3, LOG_TRACE = 4 };
@@ -111,6 +115,12 @@ int proc_run(const struct proc_spec *spec, struct proc_result *res,
              char *msg, size_t msgsz);
 /* Frees out and err; safe to call again. */
 void proc_result_free(struct proc_result *res);
+
+/* ---- site.c ---- */
+/* Warns (log) that the file path, holding secrets (what: "password file",
+ * "kubeconfig"), can be read by other users: when its mode (st_mode) lets
+ * everyone read it, or its group and the file is ours (owner: st_uid). */
+void site_warn_open_file(const char *what, const char *path, unsigned mode, unsigned owner);
 
 /* ---- yaml.c ---- */
 /* Pushes the first YAML document in text as Lua values (json's markers and

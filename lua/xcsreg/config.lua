@@ -14,12 +14,25 @@
 -- flag, for the command line).
 local credentials = require "xcsreg.credentials"
 local rotation = require "xcsreg.rotation"
+local site = require "site"
 local sources = require "xcsreg.sources"
 
 local config = {}
 
 config.DEFAULT_FILE = "/etc/xcsreg/registries.lua"
 config.DEFAULT_SERVER = "https://index.docker.io/v1/"
+-- A site file builds a table with a little code: a few thousand Lua VM
+-- instructions for a hundred registries. Past this many it is stuck in a
+-- loop (50 million take a fraction of a second), and is stopped.
+config.SITE_FILE_INSTRUCTIONS = 50 * 1000 * 1000
+-- Bytes of a value quoted in a message: a 10 MB name makes no 10 MB message.
+local MAX_QUOTED = 64
+
+-- s as %q quotes it, or its first MAX_QUOTED bytes followed by ... and its size.
+local function quote(s)
+  if #s <= MAX_QUOTED then return string.format("%q", s) end
+  return string.format("%q... (%d bytes)", s:sub(1, MAX_QUOTED), #s)
+end
 
 -- DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?
 local function is_label(s)
@@ -28,8 +41,8 @@ end
 
 function config.check_namespace(s)
   if #s > 63 or not is_label(s) then
-    return string.format("%q is not a valid namespace name: it must be a lowercase RFC 1123 label "
-      .. "(a-z, 0-9 and '-', starting and ending with a letter or digit, at most 63 characters)", s)
+    return string.format("%s is not a valid namespace name: it must be a lowercase RFC 1123 label "
+      .. "(a-z, 0-9 and '-', starting and ending with a letter or digit, at most 63 characters)", quote(s))
   end
 end
 
@@ -38,8 +51,8 @@ function config.check_name(s, what)
   local ok = #s <= 253 and s ~= ""
   for part in (s .. "."):gmatch("([^.]*)%.") do ok = ok and is_label(part) end
   if not ok then
-    return string.format("%q is not a valid %s name: it must be a lowercase RFC 1123 subdomain "
-      .. "(a-z, 0-9, '-' and '.', starting and ending with a letter or digit, at most 253 characters)", s, what)
+    return string.format("%s is not a valid %s name: it must be a lowercase RFC 1123 subdomain "
+      .. "(a-z, 0-9, '-' and '.', starting and ending with a letter or digit, at most 253 characters)", quote(s), what)
   end
 end
 
@@ -153,8 +166,8 @@ local function build_secrets(entries, where, label, read)
     end
     local other = first[e.secret][e.server]
     if other then
-      return nil, at(where(i), string.format("%s: %q is already given for this Secret by registries[%d]",
-        label("server"), e.server, other))
+      return nil, at(where(i), string.format("%s: %s is already given for this Secret by registries[%d]",
+        label("server"), quote(e.server), other))
     end
     first[e.secret][e.server] = i
   end
@@ -220,9 +233,9 @@ local function is_label_value(s) return s == "" or is_label_name(s) end
 -- cluster is asked.
 function config.check_selector(s)
   local function bad(req)
-    local msg = string.format("%q is not a valid label selector: want key=value, key!=value, key in (v1,v2), "
-      .. "key notin (v1,v2), key or !key, joined by \",\" (keys and values as in labels)", s)
-    if req ~= s then msg = msg .. string.format("; %q is none of these", req) end
+    local msg = string.format("%s is not a valid label selector: want key=value, key!=value, key in (v1,v2), "
+      .. "key notin (v1,v2), key or !key, joined by \",\" (keys and values as in labels)", quote(s))
+    if req ~= s then msg = msg .. string.format("; %s is none of these", quote(req)) end
     return msg
   end
   if s:find("%c") then return bad(s) end
@@ -294,15 +307,22 @@ local TOP_KEYS = { all_namespaces = true, exclude_namespaces = true, namespace_s
 function config.load_file(path, opts)
   local f, oerr = io.open(path)
   if not f then return nil, "cannot read site file " .. oerr end
+  local text, rerr = f:read("a")
   f:close()
-  local chunk, err = loadfile(path, "t", sandbox())
-  if not chunk then return nil, err end
-  local ok, t = pcall(chunk)
-  if not ok then return nil, tostring(t) end -- "path:line: message"
+  if not text then return nil, "cannot read " .. path .. ": " .. tostring(rerr) end
+  -- Loaded under the empty chunk name, so that a message is ":line: ..." and
+  -- names the file once prefixed, however long its path (Lua shortens those).
+  local chunk, err = load(text, "=", "t", sandbox())
+  local ok, t = chunk ~= nil, err
+  if ok then ok, t = site.run(chunk, { instructions = config.SITE_FILE_INSTRUCTIONS }) end
+  if not ok then
+    if type(t) ~= "string" then return nil, string.format("%s: raised a %s, not an error message", path, type(t)) end
+    return nil, path .. (t:find("^:%d+:") and "" or ": ") .. t
+  end
   if type(t) ~= "table" then return nil, path .. ": must return a table, not " .. type(t) end
   for _, k in ipairs(sorted_keys(t)) do
     if not TOP_KEYS[k] then
-      return nil, string.format("%s: unknown key %q (known: %s)", path, k, table.concat(sorted_keys(TOP_KEYS), ", "))
+      return nil, string.format("%s: unknown key %s (known: %s)", path, quote(k), table.concat(sorted_keys(TOP_KEYS), ", "))
     end
   end
   local plan = { service_accounts = t.service_accounts or { "default" } }
@@ -315,7 +335,7 @@ function config.load_file(path, opts)
   local function where(i)
     local e = entries[i]
     if type(e) == "table" and type(e.secret) == "string" then
-      return string.format("%s: registries[%d] (secret %q)", path, i, e.secret)
+      return string.format("%s: registries[%d] (secret %s)", path, i, quote(e.secret))
     end
     return string.format("%s: registries[%d]", path, i)
   end
@@ -323,7 +343,7 @@ function config.load_file(path, opts)
   for i, e in ipairs(entries) do
     if type(e) ~= "table" then return nil, where(i) .. ": must be a table, not " .. type(e) end
     for _, k in ipairs(sorted_keys(e)) do
-      if not file_keys[k] then return nil, string.format("%s: unknown key %q", where(i), k) end
+      if not file_keys[k] then return nil, string.format("%s: unknown key %s", where(i), quote(k)) end
     end
     err = check_entry(e, label, "one of password_env, password_file, password_command, or a credential source: "
       .. table.concat(sources.keys, ", "))

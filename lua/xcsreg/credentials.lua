@@ -6,8 +6,17 @@
 -- it. Passwords never travel in the argv of a child process.
 local log = require "log"
 local proc = require "proc"
+local site = require "site"
 
 local credentials = {}
+
+-- The most bytes read for a password, from any source. Registry passwords
+-- and tokens are bytes to a few KB (an ECR token ~3 KB, a JWT ~1-8 KB); a
+-- Secret holds at most 1 MiB in all, and each password is in it twice
+-- (base64 of base64), so more is a mistake, refused here rather than by the
+-- API server after the other Secrets were written.
+credentials.MAX_PASSWORD_BYTES = 64 * 1024
+local MAX = credentials.MAX_PASSWORD_BYTES
 
 -- Trailing newlines (from `echo`, editors, `pass show`) are not part of a password.
 local function chomp(s) return (s:gsub("[\r\n]+$", "")) end
@@ -17,23 +26,25 @@ local function nonempty(password, what)
   return log.secret(password)
 end
 
+local function too_large(what) return nil, ("%s is larger than %d bytes"):format(what, MAX) end
+
 credentials.sources = {
   -- the site file's keys
   password_env = function(name)
     local v = os.getenv(name)
     if v == nil then return nil, "environment variable " .. name .. " is not set" end
-    return nonempty(chomp(log.secret(v)), "environment variable " .. name .. " is empty")
+    log.secret(v)
+    if #v > MAX then return too_large("environment variable " .. name) end
+    return nonempty(chomp(v), "environment variable " .. name .. " is empty")
   end,
   password_file = function(path)
-    local f, err = io.open(path, "rb")
-    if not f then return nil, "cannot read " .. err end
-    local v, rerr = f:read("a")
-    f:close()
-    if not v then return nil, "cannot read " .. path .. ": " .. tostring(rerr) end
+    -- refused unread when too large; a warning when other users can read it
+    local v, err = site.read_secret(path, { max_bytes = MAX, what = "password file" })
+    if not v then return nil, err end
     return nonempty(chomp(log.secret(v)), path .. " is empty")
   end,
   password_command = function(argv)
-    local status, out, err = proc.run { argv = argv, timeout = 60 }
+    local status, out, err = proc.run { argv = argv, timeout = 60, max_output = MAX }
     if not status then return nil, out end -- proc's message names the command
     log.secret(out)
     if status ~= 0 then
@@ -45,10 +56,15 @@ credentials.sources = {
   end,
   -- the command line's only
   password_stdin = function()
-    local v = io.stdin:read("a") or ""
-    return nonempty(chomp(log.secret(v)), "standard input is empty")
+    local v = log.secret(io.stdin:read(MAX + 1) or "")
+    if #v > MAX then return too_large("standard input") end
+    return nonempty(chomp(v), "standard input is empty")
   end,
-  password = function(v) return nonempty(log.secret(v), "the password is empty") end,
+  password = function(v)
+    log.secret(v)
+    if #v > MAX then return too_large("the password") end
+    return nonempty(v, "the password is empty")
+  end,
 }
 
 -- The keys of a site file entry that name a password source.

@@ -14,15 +14,15 @@ end
 -- The Role and RoleBinding xcsreg needs in namespace ns.
 function rbac.role_hint(ns, err)
   return string.format([[
-xcsreg needs, in namespace %s: secrets get, create, update, patch; serviceaccounts get, update, patch.
+xcsreg needs, in namespace %s: secrets get, create, update; serviceaccounts get, patch.
 Have a cluster admin grant them (scripts/k8s/rbac.yaml has this Role for a CronJob's own ServiceAccount):
   kubectl apply -f - <<'EOF'
   apiVersion: rbac.authorization.k8s.io/v1
   kind: Role
   metadata: {name: xcsreg, namespace: %s}
   rules:
-  - {apiGroups: [""], resources: [secrets], verbs: [get, create, update, patch]}
-  - {apiGroups: [""], resources: [serviceaccounts], verbs: [get, update, patch]}
+  - {apiGroups: [""], resources: [secrets], verbs: [get, create, update]}
+  - {apiGroups: [""], resources: [serviceaccounts], verbs: [get, patch]}
   ---
   apiVersion: rbac.authorization.k8s.io/v1
   kind: RoleBinding

@@ -238,6 +238,8 @@ class APIHandler(Handler):
                  "body": body.decode("utf-8", "replace")}
         with sim.lock:
             sim.log.append(entry)
+            if sim.log_file:  # the whole run's log, which /reset does not clear
+                sim.log_file.write(json.dumps(entry) + "\n")
         if not sim.enter():
             # Priority & fairness / max-in-flight rejection: plain text, not a Status.
             entry["status"] = 429
@@ -479,6 +481,7 @@ def main():
     ap.add_argument("--ready-file", required=True)
     ap.add_argument("--plain", action="store_true", help="serve the API over plain HTTP")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--log-file", help="also append each request log entry to this file, as a JSON line")
     args = ap.parse_args()
 
     tls = None
@@ -491,6 +494,7 @@ def main():
         tls.verify_mode = ssl.CERT_OPTIONAL  # like --client-ca-file: certificates optional, verified if sent
 
     sim = Sim(args.plain, load_tokens(args.certs))
+    sim.log_file = open(args.log_file, "a", buffering=1) if args.log_file else None
     api_srv = Server(("127.0.0.1", 0), APIHandler, sim, tls, args.verbose)
     ctl_srv = Server(("127.0.0.1", 0), ControlHandler, sim, None, args.verbose)
     for s in (api_srv, ctl_srv):

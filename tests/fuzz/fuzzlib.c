@@ -44,7 +44,7 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 static const luaL_Reg c_modules[] = {
     {"base64", luaopen_base64}, {"http", luaopen_http}, {"json", luaopen_json},
     {"k8s", luaopen_k8s},       {"log", luaopen_log},   {"proc", luaopen_proc},
-    {"yaml", luaopen_yaml},     {NULL, NULL},
+    {"site", luaopen_site},     {"yaml", luaopen_yaml}, {NULL, NULL},
 };
 
 /* The host's allow-list: no 'debug'. */

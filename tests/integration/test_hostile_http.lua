@@ -46,14 +46,24 @@ ok, err = http.request { url = H .. "/huge?chunked=1", max_body = 1 << 20 }
 t.eq({ ok, err }, { nil, "response from " .. H .. "/huge?chunked=1 exceeds 1048576 bytes" },
   "huge, chunked (no Content-Length): refused past max_body")
 
--- 200 MiB against the default cap (64 MiB), in a child to measure its memory
+local started = os.clock()
+ok, err = http.request { url = H .. "/huge" }
+t.eq({ ok, err }, { nil, "response from " .. H .. "/huge exceeds 67108864 bytes" },
+  "huge, 200 MiB with a Content-Length: refused at the default cap of 64 MiB")
+t.ok(os.clock() - started < 1, "huge, with a Content-Length: refused before reading the body")
+forget()
+ok, err = http.request { url = H .. "/redirect-other-host", follow_redirects = true, max_body = 100 }
+t.eq({ ok, err }, { nil, "response from " .. H .. "/redirect-other-host exceeds 100 bytes" },
+  "the cap holds for the answer at the end of a redirect")
+
+-- 200 MiB chunked against the default cap, in a child to measure its memory
 local status, out, rss = in_child("huge", ([[
 local http = require "http"
-print(http.request { url = %q })]]):format(H .. "/huge"))
-t.eq({ status, out }, { 0, "nil\tresponse from " .. H .. "/huge exceeds 67108864 bytes\n" },
-  "huge, 200 MiB: refused at the default cap of 64 MiB")
-t.ok(rss and rss < MAX_RSS_MB, ("huge, 200 MiB: peak RSS %s MB, under %d MB"):format(rss, MAX_RSS_MB))
-print(("# huge: a 200 MiB answer refused with a peak RSS of %s MB"):format(rss))
+print(http.request { url = %q })]]):format(H .. "/huge?chunked=1"))
+t.eq({ status, out }, { 0, "nil\tresponse from " .. H .. "/huge?chunked=1 exceeds 67108864 bytes\n" },
+  "huge, 200 MiB chunked: refused at the default cap of 64 MiB")
+t.ok(rss and rss < MAX_RSS_MB, ("huge, 200 MiB chunked: peak RSS %s MB, under %d MB"):format(rss, MAX_RSS_MB))
+print(("# huge: a 200 MiB chunked answer refused with a peak RSS of %s MB"):format(rss))
 
 ok, err = http.request { url = H .. "/hugeheaders?mib=2" }
 t.ok(ok == nil and err:find(H .. "/hugeheaders?mib=2: Too large response headers", 1, true) == 1,

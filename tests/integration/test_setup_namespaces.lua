@@ -52,9 +52,9 @@ lib.reset()
 for _, ns in ipairs { "team-a", "team-b", "team-c" } do lib.namespace(ns) end
 -- alice holds exactly the Role of scripts/k8s/rbac.yaml, in team-a and team-c only
 local function grant(namespaces)
-  lib.grant({ user = "alice", verbs = { "get", "create", "update", "patch" },
+  lib.grant({ user = "alice", verbs = { "get", "create", "update" },
     resources = { "secrets" }, namespaces = namespaces })
-  lib.grant({ user = "alice", verbs = { "get", "update", "patch" },
+  lib.grant({ user = "alice", verbs = { "get", "patch" },
     resources = { "serviceaccounts" }, namespaces = namespaces })
 end
 grant { "team-a", "team-c" }
@@ -69,15 +69,15 @@ end
 t.eq({ status, out }, { 1, table.concat(lines, "\n") .. "\n" }, "team-a and team-c done, exit 1")
 local want_err = [[
 error: namespace team-b: secret/ghcr: Error from server (Forbidden): secrets "ghcr" is forbidden: User "alice" cannot get resource "secrets" in API group "" in the namespace "team-b"
-xcsreg needs, in namespace team-b: secrets get, create, update, patch; serviceaccounts get, update, patch.
+xcsreg needs, in namespace team-b: secrets get, create, update; serviceaccounts get, patch.
 Have a cluster admin grant them (scripts/k8s/rbac.yaml has this Role for a CronJob's own ServiceAccount):
   kubectl apply -f - <<'EOF'
   apiVersion: rbac.authorization.k8s.io/v1
   kind: Role
   metadata: {name: xcsreg, namespace: team-b}
   rules:
-  - {apiGroups: [""], resources: [secrets], verbs: [get, create, update, patch]}
-  - {apiGroups: [""], resources: [serviceaccounts], verbs: [get, update, patch]}
+  - {apiGroups: [""], resources: [secrets], verbs: [get, create, update]}
+  - {apiGroups: [""], resources: [serviceaccounts], verbs: [get, patch]}
   ---
   apiVersion: rbac.authorization.k8s.io/v1
   kind: RoleBinding

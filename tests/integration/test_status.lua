@@ -1,6 +1,7 @@
 -- needs: apisim
--- status.lua: expiring, expired, unreferenced and missing Secrets, pods that
--- cannot pull, exit codes for monitoring, JSON output; only reads.
+-- status.lua: expiring (by a Secret's own lifetime, or --warn-within),
+-- expired, unreferenced and missing Secrets, pods that cannot pull, exit
+-- codes for monitoring, JSON output; only reads.
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 package.path = dir .. "/setupfixtures/?.lua;" .. package.path
 local t = require "test"
@@ -39,9 +40,9 @@ local st = lib.setup({ "--config", site }, { env = { PW = PW, XCSREG_NOW = tostr
 t.eq(st, 0, "setup.lua prepared the namespace")
 local code, out, err = status({ "--config", site })
 t.eq(code, 0, "all is well: exit 0 " .. err)
-t.ok(out:find("secret/good  good.example.test  rotated 1h0m ago  expires (no expiry known)", 1, true) ~= nil,
-  "a healthy Secret: its registry and when it was rotated", out)
-t.ok(out:find("all is well", 1, true) ~= nil, "and says all is well")
+t.ok(out:find("\napps       good    good.example.test   " .. rotation.format_time(T0 - 3600) .. "  no expiry known  ok\n", 1, true)
+  ~= nil, "a healthy Secret: its registry and when it was rotated", out)
+t.ok(out:find("all well (2 Secrets in 1 namespace)", 1, true) ~= nil, "and says all is well")
 
 simctl.clear_log()
 status({ "--config", site })
@@ -57,8 +58,12 @@ local function seed_secret(name, annotations)
                  labels = { ["app.kubernetes.io/managed-by"] = "xcsreg" } },
     data = { [".dockerconfigjson"] = "eyJhdXRocyI6eyJlY3IuZXhhbXBsZS50ZXN0Ijp7InVzZXJuYW1lIjoiQVdTIiwicGFzc3dvcmQiOiJ4IiwiYXV0aCI6IlFWZFRPbmc9In19fQ==" } }
 end
-seed_secret("soon", { ["xcsreg.io/rotated-at"] = rotation.format_time(T0 - 10 * 3600),
-                      ["xcsreg.io/expires-at"] = rotation.format_time(T0 + 2 * 3600) })
+-- 12-hour tokens, as ECR's: one renewed 7 hours ago, one 11 hours ago (its
+-- renewal is overdue), one 13 hours ago
+seed_secret("fresh", { ["xcsreg.io/rotated-at"] = rotation.format_time(T0 - 7 * 3600),
+                       ["xcsreg.io/expires-at"] = rotation.format_time(T0 + 5 * 3600) })
+seed_secret("soon", { ["xcsreg.io/rotated-at"] = rotation.format_time(T0 - 11 * 3600),
+                      ["xcsreg.io/expires-at"] = rotation.format_time(T0 + 3600) })
 seed_secret("old", { ["xcsreg.io/rotated-at"] = rotation.format_time(T0 - 13 * 3600),
                      ["xcsreg.io/expires-at"] = rotation.format_time(T0 - 20 * 60) })
 local third = lib.get("Secret", "apps", "third")
@@ -74,28 +79,44 @@ simctl.seed { apiVersion = "v1", kind = "Pod", metadata = { name = "xnat-job-1",
 
 code, out, err = status({ "--config", site })
 t.eq(code, 1, "something needs attention: exit 1")
-local function has(s, name) t.ok(out:find(s, 1, true) ~= nil, name, out) end
-has("! secret/soon: expires in 2h0m", "a Secret expiring within 24h is reported with the time left")
-has("! secret/old: expired 20m ago", "an expired Secret is reported")
-has("! secret/soon: not in the imagePullSecrets of serviceaccount/default", "an unreferenced Secret is reported")
-has("! secret/third: missing (the site file wants it; run setup.lua)", "a wanted Secret that is missing is reported")
-has("! pod/xnat-job-1: container job cannot pull ghcr.io/example/pipeline:1: ImagePullBackOff: Back-off pulling image",
-  "a pod stuck in ImagePullBackOff is reported with its image and reason")
+-- The cells of a Secret's row: REGISTRIES, ROTATED, EXPIRY, STATUS.
+local function row(name)
+  local cells = {}
+  for cell in ((out:match("\napps +" .. name .. "  +([^\n]*)") or "") .. "  "):gmatch("(.-)  +") do
+    cells[#cells + 1] = cell
+  end
+  return cells
+end
+local function has(text, s, name) t.ok(text:find(s, 1, true) ~= nil, name, out) end
+t.eq({ row("soon")[3], row("soon")[4] }, { "expires in 1h0m", "expires within 1h30m; not referenced by serviceaccount/default" },
+  "a 12-hour Secret with an hour left is reported with the time left (under an eighth of its lifetime), "
+  .. "and as not referenced")
+t.eq({ row("fresh")[3], row("fresh")[4] }, { "expires in 5h0m", "not referenced by serviceaccount/default" },
+  "a 12-hour Secret with 5 hours left is not expiring")
+t.eq({ row("old")[3], row("old")[4] }, { "expired 20m ago", "expired; not referenced by serviceaccount/default" },
+  "an expired Secret is reported")
+t.eq(row("third"), { "third.example.test", "<none>", "<none>", "missing" }, "a wanted Secret that is missing is reported")
+has(out, "\napps       xnat-job-1  job        ImagePullBackOff  ghcr.io/example/pipeline:1  <none>       Back-off pulling image\n",
+  "a pod stuck in ImagePullBackOff is reported with its image, reason and message")
 t.ok(not (out .. err):find(PW, 1, true), "no password in the output")
 
-code, out = status({ "--config", site, "--warn-within", "1h", "-q" })
-t.ok(not out:find("expires in 2h0m", 1, true), "--warn-within 1h: two hours left is fine")
-t.ok(not out:find("secret/good", 1, true), "-q: healthy Secrets are not listed")
+code, out = status({ "--config", site, "--warn-within", "24h" })
+t.eq(row("fresh")[4], "expires within 24h; not referenced by serviceaccount/default",
+  "--warn-within 24h: 5 hours left is expiring")
+code, out = status({ "--config", site, "--warn-within", "30m", "-q" })
+t.eq(row("soon")[4], "not referenced by serviceaccount/default", "--warn-within 30m: an hour left is fine")
+t.ok(not out:find("\napps +good", 1, false), "-q: healthy Secrets are not listed", out)
 t.eq(code, 1, "the other problems still give exit 1")
 
 code, out = status({ "--config", site, "-o", "json" })
 local doc = json.decode(out)
 t.eq(doc and doc.ok, false, "-o json: a document with ok = false")
-local ns = doc and doc.namespaces[1] or { pods = {}, secrets = {} }
-t.eq(ns.pods[1] and ns.pods[1].reason, "ImagePullBackOff", "-o json: the stuck pod's reason")
+local ns = doc and doc.namespaces[1] or { stuckPods = {}, secrets = {} }
+t.eq(ns.stuckPods[1] and ns.stuckPods[1].reason, "ImagePullBackOff", "-o json: the stuck pod's reason")
 local states = {}
 for _, s in ipairs(ns.secrets) do states[s.name] = s.state end
-t.eq(states, { good = "ok", old = "expired", soon = "expiring" }, "-o json: each Secret's state")
+t.eq(states, { fresh = "unreferenced", good = "ok", old = "expired", soon = "expiring", third = "missing" },
+  "-o json: each Secret's state")
 
 code, _, err = status({ "--warn-within", "soon" })
 t.eq(code, 2, "a bad --warn-within is a usage error")
@@ -104,7 +125,8 @@ t.ok(err:find('--warn-within: must be a whole number of seconds, or a duration l
 code = status({ "-o", "xml" })
 t.eq(code, 2, "an unknown output format is a usage error")
 
-code, out = status({ "-n", "apps" }, { kubeconfig = "alice.kubeconfig" })
+code, out, err = status({ "-n", "apps" }, { kubeconfig = "alice.kubeconfig" })
 t.eq(code, 1, "without read rights: exit 1")
-t.ok(out:find("status.lua needs get/list on secrets", 1, true) ~= nil, "and the message says which rights", out)
+t.ok(err:find("status.lua needs, in namespace apps: secrets get, list; serviceaccounts get; pods list", 1, true) ~= nil,
+  "and the message says which rights", err)
 return t.done()

@@ -24,10 +24,16 @@ A behaviour is chosen by the last segment of the path, so both
   redirect-other-host 302 to the other host, same path plus "-landed"
                       (?to=ip: to 127.0.0.1:OTHER instead of localhost)
   html500             500, Content-Type text/html, an nginx-like error page
+  htmlpage            ?code=N (default 502), text/html; charset=utf-8, a page
+                      titled "Bad Gateway" plus ?pad=N (default 0) x's, whose
+                      body echoes the request's headers (as debug pages do)
+  gzipbomb            200, application/json, Content-Encoding gzip: ?mib=N
+                      (default 64) MiB of spaces compressed to a few hundred KB
   ok                  200, a small Kubernetes Secret as JSON
 anything else is 404 with a Kubernetes Status.
 """
 import argparse
+import gzip
 import http.server
 import json
 import os
@@ -39,6 +45,8 @@ import urllib.parse
 
 seen = []
 seen_lock = threading.Lock()
+gzip_cache = {}
+gzip_lock = threading.Lock()
 other_port = 0
 
 HTML_500 = b"""<html>\r
@@ -174,6 +182,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def b_html500(self, url, query):
         self.send(500, HTML_500, content_type="text/html")
+
+    def b_htmlpage(self, url, query):
+        title = "Bad Gateway " + "x" * int(query.get("pad", "0"))
+        echoed = "".join("<li>%s: %s</li>" % (k, v) for k, v in self.headers.items())
+        page = "<html><head>\n<TITLE>\n  %s\n</TITLE></head><body><ul>%s</ul></body></html>" % (title, echoed)
+        self.send(int(query.get("code", "502")), page.encode(), content_type="text/html; charset=utf-8")
+
+    def b_gzipbomb(self, url, query):
+        mib = int(query.get("mib", "64"))
+        with gzip_lock:
+            if mib not in gzip_cache:
+                gzip_cache[mib] = gzip.compress(b" " * (mib << 20), compresslevel=9)
+        self.send(200, gzip_cache[mib], headers=[("Content-Encoding", "gzip")])
 
     def b_ok(self, url, query):
         self.send(200, json.dumps(SECRET).encode())

@@ -28,7 +28,7 @@ t.eq(base64.encode("\xfb\xff", { url = true, pad = false }), "-_8", "URL alphabe
 t.eq(base64.encode("\xfb\xff", { url = false, pad = true }), "+/8=", "options spelled out")
 t.eq(base64.decode("-_8=", { url = true }), "\xfb\xff", "decode the URL alphabet")
 t.eq(base64.decode("-_8", { url = true, pad = false }), "\xfb\xff", "decode the URL alphabet unpadded")
-t.eq(base64.encode("alice:s3cret"), "YWxpY2U6czNjcmV0", "kubectl's auth field for alice:s3cret")
+t.eq(base64.encode("alice:s3cret"), "YWxpY2U6czNjcmV0", "kubectl's auth field: base64 of user:password")
 
 local all = {}
 for i = 0, 255 do all[#all + 1] = string.char(i) end

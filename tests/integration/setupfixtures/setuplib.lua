@@ -37,12 +37,14 @@ function lib.methods(entries)
   return table.concat(parts, " ")
 end
 
--- Writes a file under the test directory and returns its path.
+-- Writes a file under the test directory, readable by its owner only (as
+-- password files should be: xcsreg warns of others), and returns its path.
 function lib.write(name, text)
   local path = lib.tmp .. "/" .. name
   local f = assert(io.open(path, "w"))
   f:write(text)
   f:close()
+  assert(os.execute("chmod 600 '" .. path .. "'"))
   return path
 end
 

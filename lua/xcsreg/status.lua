@@ -1,0 +1,444 @@
+-- xcsreg.status: what the cluster holds for xcsreg, judged against the site
+-- file: the managed pull Secrets, when they were rotated and when they
+-- expire, whether the ServiceAccounts list them, and the pods stuck pulling
+-- their images (XNAT shows those jobs as waiting forever). Only reads.
+--
+-- status.namespace(client, ns, want, ctx) gathers one namespace's report;
+-- status.text and status.document render reports. Every problem found is a
+-- line in report.problems, so a caller's exit code is `#problems > 0`.
+local base64 = require "base64"
+local json = require "json"
+local k8s = require "k8s"
+local log = require "log"
+local rotation = require "xcsreg.rotation"
+local secrets = require "xcsreg.secrets"
+local snapshot = require "xcsreg.snapshot"
+
+local status = {}
+
+-- The waiting reasons of a container whose image cannot be pulled: it
+-- waits in them forever, and so does the XNAT job.
+status.STUCK_REASONS = { ErrImagePull = true, ImagePullBackOff = true, InvalidImageName = true }
+
+-- What each read needs, as a Role grants it: "list pods", ...
+local SECRETS_LIST, SECRET_GET, SA_GET, PODS_LIST = "list secrets", "get secrets", "get serviceaccounts", "list pods"
+status.PERMISSIONS = "secrets get, list; serviceaccounts get; pods list"
+
+-- The registry servers of a dockerconfigjson Secret (the keys of its
+-- "auths"; the credentials are only kept out of any log), sorted | nil, message.
+function status.registries(obj)
+  local data = obj.data and obj.data[".dockerconfigjson"]
+  if type(data) ~= "string" then return nil, "has no .dockerconfigjson" end
+  local text = base64.decode(log.secret(data))
+  if not text then return nil, ".dockerconfigjson is not base64" end
+  local doc = json.decode(text)
+  if type(doc) ~= "table" or json.kind(doc.auths) ~= "object" then
+    return nil, ".dockerconfigjson is not a docker config with \"auths\""
+  end
+  local servers = {}
+  for server, a in pairs(doc.auths) do
+    servers[#servers + 1] = server
+    if type(a) == "table" and type(a.password) == "string" then log.secret(a.password) end
+  end
+  table.sort(servers)
+  return servers
+end
+
+-- The registry host an image is pulled from, as the kubelet matches it
+-- against a pull secret's keys: "ghcr.io/x/y:1" -> "ghcr.io", "ubuntu" ->
+-- "docker.io".
+function status.image_registry(image)
+  local first, rest = image:match("^([^/]+)/(.+)$")
+  if rest and (first:find("[.:]") or first == "localhost") then return first end
+  return "docker.io"
+end
+
+-- A pull secret key ("https://ghcr.io", "ghcr.io/v2/", "https://index.docker.io/v1/") as such a host.
+function status.registry_host(server)
+  local host = server:gsub("^%a[%w+.-]*://", ""):gsub("/.*$", "")
+  if host == "index.docker.io" or host == "registry-1.docker.io" then return "docker.io" end
+  return host
+end
+
+-- A permission refused: the message names the request, and what to grant.
+local function api_error(report, ns, what, err)
+  local msg = string.format("namespace %s: cannot %s: %s", ns, what, tostring(err))
+  if type(err) == "table" and err.code == 403 then
+    msg = msg .. string.format("\nstatus.lua needs, in namespace %s: %s (missing: %s); "
+      .. "scripts/k8s/rbac-status.yaml has this Role (xcsreg-status)", ns, status.PERMISSIONS, what)
+  end
+  report.errors[#report.errors + 1] = msg
+  report.problems[#report.problems + 1] = string.format("%s: cannot %s", ns, what)
+  -- Errors no other namespace would escape stop the run.
+  report.fatal = snapshot.cluster_wide(err)
+end
+
+local function names_of(refs)
+  local names = {}
+  for _, ref in ipairs(refs or {}) do
+    if type(ref) == "table" and type(ref.name) == "string" then names[#names + 1] = ref.name end
+  end
+  return names
+end
+
+local function set_of(list)
+  local set = {}
+  for _, v in ipairs(list) do set[v] = true end
+  return set
+end
+
+-- How close to its expiry a Secret may come before that is a problem:
+-- --warn-within when given, else an eighth of the lifetime its annotations
+-- record (expires-at minus rotated-at), else 24 hours. setup.lua renews a
+-- minted credential once less than half of its lifetime is left, so while
+-- it runs at least every three eighths of a lifetime (4h30m for a 12-hour
+-- ECR token, 22m for a 1-hour GCP one), no Secret gets below an eighth.
+-- rotated may be nil; epoch seconds all.
+status.DEFAULT_WARN = 86400
+function status.warn_within(rotated, expires, ctx)
+  if ctx.warn_within then return ctx.warn_within end
+  if rotated and rotated < expires then return (expires - rotated) // 8 end
+  return status.DEFAULT_WARN
+end
+
+-- Expiry of a Secret from its annotations, into entry (and problems).
+local function judge_expiry(entry, annotations, ctx, problem)
+  local rotated_text, rotated = annotations[rotation.ROTATED_AT], nil
+  if rotated_text then
+    rotated = rotation.parse_time(rotated_text)
+    entry.rotated_at = rotated and rotated_text
+    if not rotated then problem("invalid annotation " .. rotation.ROTATED_AT .. ": " .. rotated_text, "invalid") end
+  end
+  local expires = annotations[rotation.EXPIRES_AT]
+  if not expires then
+    entry.expiry = "no expiry known"
+    return
+  end
+  local t = rotation.parse_time(expires)
+  if not t then
+    entry.expiry = "no expiry known"
+    problem("invalid annotation " .. rotation.EXPIRES_AT .. ": " .. expires, "invalid")
+    return
+  end
+  entry.expires_at, entry.expires_in = expires, t - ctx.now
+  entry.warn_within = status.warn_within(rotated, t, ctx)
+  if t <= ctx.now then
+    entry.expiry = "expired " .. rotation.format_duration(ctx.now - t) .. " ago"
+    problem("expired", "expired", entry.expiry)
+  else
+    entry.expiry = "expires in " .. rotation.format_duration(t - ctx.now)
+    if t - ctx.now <= entry.warn_within then
+      local within = ctx.warn_text or rotation.format_duration(entry.warn_within)
+      problem("expires within " .. within, "expiring", entry.expiry .. " (within " .. within .. ")")
+    end
+  end
+end
+
+-- The containers of a pod waiting for an image that cannot be pulled.
+local function stuck_containers(pod, managed)
+  local found = {}
+  local spec_image = {}
+  for _, list in ipairs { "initContainers", "containers" } do
+    for _, c in ipairs(pod.spec and pod.spec[list] or {}) do spec_image[c.name] = c.image end
+  end
+  local pull_secrets = names_of(pod.spec and pod.spec.imagePullSecrets)
+  for _, list in ipairs { "initContainerStatuses", "containerStatuses" } do
+    for _, cs in ipairs(pod.status and pod.status[list] or {}) do
+      local waiting = type(cs.state) == "table" and cs.state.waiting
+      if type(waiting) == "table" and status.STUCK_REASONS[waiting.reason] then
+        local image = spec_image[cs.name] or cs.image or ""
+        local host = status.image_registry(image)
+        -- Which of the pod's pull secrets hold a credential for its registry,
+        -- and which managed Secrets would.
+        local listed, available = {}, {}
+        for name, servers in pairs(managed) do
+          for _, server in ipairs(servers) do
+            if status.registry_host(server) == host then available[name] = true end
+          end
+        end
+        for _, name in ipairs(pull_secrets) do
+          if available[name] then listed[#listed + 1] = name end
+        end
+        local would = {}
+        for name in pairs(available) do would[#would + 1] = name end
+        table.sort(would)
+        found[#found + 1] = {
+          pod = pod.metadata.name, container = cs.name, reason = waiting.reason, image = image,
+          message = type(waiting.message) == "string" and waiting.message or "",
+          registry = host, service_account = pod.spec and pod.spec.serviceAccountName or nil,
+          image_pull_secrets = pull_secrets, pull_secret = listed, would_pull = would,
+        }
+      end
+    end
+  end
+  return found
+end
+
+-- One namespace's report. want: { service_accounts = {...}, secrets = nil
+-- (no site file) or { { name =, servers = {...} }, ... } }. ctx: { now =
+-- epoch seconds, and from --warn-within: warn_within = seconds, warn_text
+-- = "24h" (both nil: each Secret's own) }.
+-- The report: { namespace, secrets = { entry... }, service_accounts = {...},
+-- pods = {...}, errors = { message... }, problems = { line... }, fatal }.
+function status.namespace(client, ns, want, ctx)
+  local report = { namespace = ns, secrets = {}, service_accounts = {}, pods = {}, errors = {}, problems = {} }
+
+  -- The wanted ServiceAccounts and what they list.
+  local sa_lists = {}
+  for _, name in ipairs(want.service_accounts) do
+    local sa, err = client:get(k8s.path("/api/v1/namespaces/%s/serviceaccounts/%s", ns, name))
+    local entry = { name = name, found = sa ~= nil, image_pull_secrets = {} }
+    if sa then
+      entry.image_pull_secrets = names_of(sa.imagePullSecrets)
+      sa_lists[name] = set_of(entry.image_pull_secrets)
+    elseif err.code == 404 then
+      report.problems[#report.problems + 1] = string.format("%s: serviceaccount/%s not found", ns, name)
+    else
+      api_error(report, ns, SA_GET, err)
+      if report.fatal then return report end
+    end
+    report.service_accounts[#report.service_accounts + 1] = entry
+  end
+
+  -- The managed Secrets, found by their label.
+  local list, err = client:list(k8s.path("/api/v1/namespaces/%s/secrets", ns),
+    { labelSelector = secrets.MANAGED_BY .. "=xcsreg" })
+  if not list then
+    api_error(report, ns, SECRETS_LIST, err)
+    if report.fatal then return report end
+  end
+  local wanted = {}
+  for _, s in ipairs(want.secrets or {}) do wanted[s.name] = s end
+  local managed, seen = {}, {}
+  for _, obj in ipairs(list and list.items or {}) do
+    local name = obj.metadata.name
+    local entry = { name = name, state = "ok", problems = {}, referenced_by = {}, not_referenced_by = {} }
+    if want.secrets then entry.in_site_file = wanted[name] ~= nil end
+    seen[name] = true
+    -- text for the table; line, when given, for the list of problems
+    local function problem(text, state, line)
+      entry.problems[#entry.problems + 1] = text
+      if entry.state == "ok" then entry.state = state end
+      report.problems[#report.problems + 1] = string.format("%s: secret/%s: %s", ns, name, line or text)
+    end
+    local servers, rerr = status.registries(obj)
+    entry.registries = servers or {}
+    if servers then
+      managed[name] = servers
+    else
+      problem(rerr, "unreadable")
+    end
+    judge_expiry(entry, obj.metadata.annotations or {}, ctx, problem)
+    for _, sa in ipairs(want.service_accounts) do
+      if sa_lists[sa] then
+        local into = sa_lists[sa][name] and entry.referenced_by or entry.not_referenced_by
+        into[#into + 1] = sa
+      end
+    end
+    if #entry.not_referenced_by > 0 then
+      problem("not referenced by serviceaccount/" .. table.concat(entry.not_referenced_by, ", serviceaccount/"),
+        "unreferenced")
+    end
+    if wanted[name] and servers then
+      local want_servers = table.move(wanted[name].servers, 1, #wanted[name].servers, 1, {})
+      table.sort(want_servers)
+      if table.concat(want_servers, "\n") ~= table.concat(servers, "\n") then
+        problem("registries differ from the site file (wants " .. table.concat(want_servers, ", ") .. ")", "stale")
+      end
+    end
+    report.secrets[#report.secrets + 1] = entry
+  end
+
+  -- Secrets the site file wants that are not among them.
+  if list then
+    for _, s in ipairs(want.secrets or {}) do
+      if not seen[s.name] then
+        local entry = { name = s.name, state = "missing", problems = {}, in_site_file = true,
+          registries = s.servers, referenced_by = {}, not_referenced_by = {} }
+        local obj, gerr = client:get(k8s.path("/api/v1/namespaces/%s/secrets/%s", ns, s.name))
+        local text = "missing"
+        if obj then
+          entry.state = "unmanaged"
+          text = string.format("exists without the label %s=xcsreg: setup.lua leaves it untouched "
+            .. "(--adopt takes it over)", secrets.MANAGED_BY)
+        elseif gerr.code ~= 404 then
+          api_error(report, ns, SECRET_GET, gerr)
+          if report.fatal then return report end
+          text = nil
+        end
+        if text then
+          entry.problems[1] = text
+          report.problems[#report.problems + 1] = string.format("%s: secret/%s: %s", ns, s.name, text)
+          report.secrets[#report.secrets + 1] = entry
+        end
+      end
+    end
+  end
+
+  -- Pods waiting for an image they cannot pull.
+  local pods, perr = client:list(k8s.path("/api/v1/namespaces/%s/pods", ns))
+  if not pods then
+    api_error(report, ns, PODS_LIST, perr)
+    return report
+  end
+  for _, pod in ipairs(pods.items or {}) do
+    for _, stuck in ipairs(stuck_containers(pod, managed)) do
+      report.pods[#report.pods + 1] = stuck
+      report.problems[#report.problems + 1] = string.format("%s: pod/%s: container %s: %s pulling %s",
+        ns, stuck.pod, stuck.container, stuck.reason, stuck.image)
+    end
+  end
+  return report
+end
+
+-- Columns padded to their widest cell, two spaces apart, as kubectl prints.
+local function table_text(rows)
+  local widths = {}
+  for _, row in ipairs(rows) do
+    for i, cell in ipairs(row) do widths[i] = math.max(widths[i] or 0, utf8.len(cell) or #cell) end
+  end
+  local lines = {}
+  for _, row in ipairs(rows) do
+    local cells = {}
+    for i, cell in ipairs(row) do
+      cells[i] = i < #row and cell .. string.rep(" ", widths[i] - (utf8.len(cell) or #cell)) or cell
+    end
+    lines[#lines + 1] = table.concat(cells, "  ")
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function or_none(list)
+  if #list == 0 then return "<none>" end
+  return table.concat(list, ",")
+end
+
+-- The problems of all reports, in order.
+function status.problems(reports)
+  local all = {}
+  for _, r in ipairs(reports) do table.move(r.problems, 1, #r.problems, #all + 1, all) end
+  return all
+end
+
+-- kubectl-like text: a table of Secrets, one of stuck pods, the problems
+-- that fit neither, and a closing line. quiet: only what is wrong.
+function status.text(reports, quiet)
+  if #reports == 0 then return "" end -- a namespace selection that found none: warned about already
+  local out = {}
+  local secret_rows = { { "NAMESPACE", "SECRET", "REGISTRIES", "ROTATED", "EXPIRY", "STATUS" } }
+  local pod_rows = { { "NAMESPACE", "POD", "CONTAINER", "REASON", "IMAGE", "PULL SECRET", "MESSAGE" } }
+  local counted = {}
+  for _, r in ipairs(reports) do
+    for _, s in ipairs(r.secrets) do
+      if not quiet or #s.problems > 0 then
+        local state = #s.problems > 0 and table.concat(s.problems, "; ") or "ok"
+        if s.in_site_file == false and #s.problems == 0 then state = "ok (not in the site file)" end
+        local absent = s.state == "missing" or s.state == "unmanaged"
+        secret_rows[#secret_rows + 1] = { r.namespace, s.name, or_none(s.registries),
+          absent and "<none>" or s.rotated_at or "<unknown>", absent and "<none>" or s.expiry, state }
+      end
+      counted[string.format("%s: secret/%s: ", r.namespace, s.name)] = true
+    end
+    for _, p in ipairs(r.pods) do
+      local pull = #p.pull_secret > 0 and table.concat(p.pull_secret, ",") or "<none>"
+      pod_rows[#pod_rows + 1] = { r.namespace, p.pod, p.container, p.reason, p.image, pull,
+        (p.message:gsub("%s+", " ")) }
+      counted[string.format("%s: pod/%s: ", r.namespace, p.pod)] = true
+    end
+  end
+  if #secret_rows > 1 then out[#out + 1] = table_text(secret_rows) end
+  if #pod_rows > 1 then
+    if #out > 0 then out[#out + 1] = "\n" end
+    out[#out + 1] = table_text(pod_rows)
+  end
+  -- Problems not shown in a table: ServiceAccounts not found, reads refused.
+  local others = {}
+  for _, line in ipairs(status.problems(reports)) do
+    local key = line:match("^[^:]+: secret/[^:]+: ") or line:match("^[^:]+: pod/[^:]+: ")
+    if not (key and counted[key]) then others[#others + 1] = line .. "\n" end
+  end
+  if #others > 0 then
+    if #out > 0 then out[#out + 1] = "\n" end
+    out[#out + 1] = table.concat(others)
+  end
+  local hints = {}
+  for _, r in ipairs(reports) do
+    for _, p in ipairs(r.pods) do
+      if #p.pull_secret == 0 and #p.would_pull > 0 then
+        hints[#hints + 1] = string.format("hint: %s: pod/%s does not list secret/%s for %s: it was made before "
+          .. "its ServiceAccount listed it; delete the pod so that its Job makes a new one\n",
+          r.namespace, p.pod, table.concat(p.would_pull, ", secret/"), p.registry)
+      elseif #p.pull_secret == 0 then
+        hints[#hints + 1] = string.format("hint: %s: pod/%s: no managed Secret holds a credential for %s\n",
+          r.namespace, p.pod, p.registry)
+      end
+    end
+  end
+  if #hints > 0 then
+    if #out > 0 then out[#out + 1] = "\n" end
+    out[#out + 1] = table.concat(hints)
+  end
+  local total = #status.problems(reports)
+  local secrets, pods = 0, 0
+  for _, r in ipairs(reports) do secrets, pods = secrets + #r.secrets, pods + #r.pods end
+  if total == 0 and secrets == 0 and not quiet then
+    local names = {}
+    for i, r in ipairs(reports) do names[i] = r.namespace end
+    out[#out + 1] = string.format("No managed Secrets found in namespace%s %s.\n", #names == 1 and "" or "s",
+      table.concat(names, ", "))
+  elseif total > 0 or not quiet then
+    local summary = string.format("%d Secret%s in %d namespace%s", secrets, secrets == 1 and "" or "s",
+      #reports, #reports == 1 and "" or "s")
+    if total > 0 then
+      summary = string.format("%d problem%s (%s, %d pod%s stuck)", total, total == 1 and "" or "s", summary,
+        pods, pods == 1 and "" or "s")
+    else
+      summary = "all well (" .. summary .. ")"
+    end
+    out[#out + 1] = (#out > 0 and "\n" or "") .. summary .. "\n"
+  end
+  return table.concat(out)
+end
+
+local function array(t) return json.array(t or {}) end
+
+-- The machine-readable document of `-o json`.
+function status.document(reports, ctx)
+  local namespaces = {}
+  for _, r in ipairs(reports) do
+    local secrets, sas, pods = {}, {}, {}
+    for _, s in ipairs(r.secrets) do
+      secrets[#secrets + 1] = {
+        name = s.name, state = s.state, registries = array(s.registries),
+        inSiteFile = s.in_site_file == nil and json.null or s.in_site_file,
+        rotatedAt = s.rotated_at or json.null, expiresAt = s.expires_at or json.null,
+        expiresInSeconds = s.expires_in or json.null, warnWithinSeconds = s.warn_within or json.null,
+        referencedBy = array(s.referenced_by), notReferencedBy = array(s.not_referenced_by),
+        problems = array(s.problems),
+      }
+    end
+    for _, sa in ipairs(r.service_accounts) do
+      sas[#sas + 1] = { name = sa.name, found = sa.found, imagePullSecrets = array(sa.image_pull_secrets) }
+    end
+    for _, p in ipairs(r.pods) do
+      pods[#pods + 1] = {
+        name = p.pod, container = p.container, reason = p.reason, image = p.image, message = p.message,
+        registry = p.registry, serviceAccountName = p.service_account or json.null,
+        imagePullSecrets = array(p.image_pull_secrets), pullSecretsForRegistry = array(p.pull_secret),
+        managedSecretsForRegistry = array(p.would_pull),
+      }
+    end
+    namespaces[#namespaces + 1] = {
+      name = r.namespace, secrets = array(secrets), serviceAccounts = array(sas), stuckPods = array(pods),
+      errors = array(r.errors), problems = array(r.problems),
+    }
+  end
+  local problems = status.problems(reports)
+  return {
+    apiVersion = "xcsreg.io/v1", kind = "Status",
+    time = rotation.format_time(ctx.now), warnWithinSeconds = ctx.warn_within or json.null,
+    ok = #problems == 0, problems = array(problems), namespaces = array(namespaces),
+  }
+end
+
+return status

@@ -1,0 +1,195 @@
+/*
+ * site.c: the 'site' module: running and reading what a site gives xcsreg,
+ * within bounds.
+ *
+ *   site.run(fn, {instructions = n}) -> true, results... | false, err
+ *       calls fn as pcall does, but once fn has run n Lua VM instructions it
+ *       is stopped with the error "stopped after N instructions (an endless
+ *       loop?)". A site file is data built by a little code: without a bound
+ *       a loop in one would hang every run of setup.lua.
+ *   site.read_secret(path, {max_bytes = n, what = "password file"})
+ *       -> text | nil, message
+ *       reads a whole file that holds a secret. A file past max_bytes is
+ *       refused ("PATH is larger than N bytes"), having read at most n + 1
+ *       bytes of it. When other users may read the file, a warning says so
+ *       (as ssh does of private keys), naming it and its mode; the file is
+ *       still read (see site_warn_open_file).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "xcsreg.h"
+
+#define SCRATCH_MT "xcsreg.site.Scratch"
+#define MAX_SECRET_FILE ((size_t)16 << 20) /* the largest max_bytes: any secret fits */
+
+/* ---- site.run ---- */
+
+/* Where the limit of the running site.run is kept (a count hook gets no upvalue). */
+static const char instructions_key = 'i';
+
+/* Raises "chunk:line: stopped after N instructions", naming where the
+ * interrupted function was. */
+static void on_count(lua_State *L, lua_Debug *ar)
+{
+	lua_getinfo(L, "Sl", ar);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &instructions_key);
+	lua_Integer n = lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	lua_pushfstring(L, "%s:%d: stopped after %I instructions (an endless loop?)", ar->short_src,
+	                ar->currentline, (LUA_INTEGER)n);
+	lua_error(L);
+}
+
+static int site_run(lua_State *L)
+{
+	static const char *const names[] = {"instructions", NULL};
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	opt_check_keys(L, 2, names);
+	lua_Integer n = opt_integer(L, 2, "instructions", 0, 1, INT32_MAX);
+	luaL_argcheck(L, n > 0, 2, "option 'instructions' is required");
+	lua_remove(L, 2); /* fn args... */
+
+	/* a site.run inside fn (nested) puts the outer limit back when it returns */
+	lua_Hook old_hook = lua_gethook(L);
+	int old_mask = lua_gethookmask(L), old_count = lua_gethookcount(L);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &instructions_key); /* fn args... old_n */
+	lua_insert(L, 1);
+	lua_pushinteger(L, n);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &instructions_key);
+
+	lua_sethook(L, on_count, LUA_MASKCOUNT, (int)n);
+	int status = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0); /* old_n results... | old_n err */
+	lua_sethook(L, old_hook, old_mask, old_count);
+	luaL_checkstack(L, 2, NULL); /* the results may have taken every free slot */
+
+	lua_pushvalue(L, 1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &instructions_key);
+	lua_pushboolean(L, status == LUA_OK);
+	lua_replace(L, 1); /* ok results... | false err */
+	return lua_gettop(L);
+}
+
+/* ---- site.read_secret ---- */
+
+/* Scratch memory for a secret: a userdata wiped when it is collected, so
+ * that a raise between reading and returning neither leaks nor leaves the
+ * secret in freed memory. */
+struct scratch {
+	size_t size;
+	char data[];
+};
+
+static int scratch_gc(lua_State *L)
+{
+	struct scratch *s = luaL_checkudata(L, 1, SCRATCH_MT);
+	explicit_bzero(s->data, s->size);
+	return 0;
+}
+
+static struct scratch *push_scratch(lua_State *L, size_t size)
+{
+	struct scratch *s = lua_newuserdatauv(L, sizeof *s + size, 0);
+	s->size = size;
+	if (luaL_newmetatable(L, SCRATCH_MT)) {
+		lua_pushcfunction(L, scratch_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_setmetatable(L, -2);
+	return s;
+}
+
+void site_warn_open_file(const char *what, const char *path, unsigned mode, unsigned owner)
+{
+	/* A group may be there to let us read a file of someone else's (a
+	 * Kubernetes Secret volume of mode 0440 with the pod's fsGroup): as ssh,
+	 * only the files we own must keep their group out. */
+	if ((mode & S_IROTH) || ((mode & S_IRGRP) && owner == (unsigned)geteuid()))
+		log_msg(LOG_WARN, "%s %s can be read by other users (mode %04o): chmod 600 %s", what, path,
+		        mode & 07777, path);
+}
+
+/* Reads up to max bytes of path into buf: the count, or -1 with errno.
+ * st gets the file's status. No Lua call while the file is open. */
+static ssize_t read_bounded(const char *path, char *buf, size_t max, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -1;
+	int err = fstat(fd, st) != 0 ? errno : S_ISDIR(st->st_mode) ? EISDIR : 0;
+	if (err) {
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	size_t n = 0;
+	while (n < max) {
+		ssize_t r = read(fd, buf + n, max - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = errno;
+			close(fd);
+			errno = err;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	return (ssize_t)n;
+}
+
+static int site_read_secret(lua_State *L)
+{
+	static const char *const names[] = {"max_bytes", "what", NULL};
+	const char *path = luaL_checkstring(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	opt_check_keys(L, 2, names);
+	size_t max = opt_size(L, 2, "max_bytes", 0);
+	luaL_argcheck(L, max > 0 && max <= MAX_SECRET_FILE, 2,
+	              lua_pushfstring(L, "option 'max_bytes' must be from 1 to %d", (int)MAX_SECRET_FILE));
+	const char *what = opt_cstring(L, 2, "what");
+	if (!what)
+		what = "file";
+
+	/* one byte more than allowed tells a file that is too large */
+	struct scratch *s = push_scratch(L, max + 1);
+	struct stat st;
+	ssize_t n = read_bounded(path, s->data, max + 1, &st);
+	if (n < 0) {
+		int err = errno;
+		lua_pushnil(L);
+		lua_pushfstring(L, "cannot read %s: %s", path, strerror(err));
+		return 2;
+	}
+	site_warn_open_file(what, path, (unsigned)st.st_mode, (unsigned)st.st_uid);
+	if ((size_t)n > max) {
+		explicit_bzero(s->data, s->size);
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s is larger than %I bytes", path, (LUA_INTEGER)max);
+		return 2;
+	}
+	lua_pushlstring(L, s->data, (size_t)n);
+	explicit_bzero(s->data, (size_t)n);
+	return 1;
+}
+
+static const luaL_Reg site_funcs[] = {
+    {"read_secret", site_read_secret},
+    {"run", site_run},
+    {NULL, NULL},
+};
+
+int luaopen_site(lua_State *L)
+{
+	luaL_newlib(L, site_funcs);
+	return 1;
+}
