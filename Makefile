@@ -1,7 +1,10 @@
 # xcsreg: a C host embedding Lua 5.4. See README.md.
 PKG_CONFIG ?= pkg-config
 LUA_PC ?= lua5.4
-PKGS = $(LUA_PC) libcurl libcjson yaml-0.1
+PKGS = $(LUA_PC) libcjson yaml-0.1
+# libcurl's headers only: src/curl_lazy.c loads the library when a script
+# first needs it. Never link it (nor -rdynamic): see curl_lazy.c.
+CURL_PC = libcurl
 PREFIX ?= /usr/local
 
 CC ?= cc
@@ -13,7 +16,7 @@ SAN ?=
 SANITIZERS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SANFLAGS = $(if $(SAN),$(SANITIZERS))
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SANFLAGS) \
-	$$($(PKG_CONFIG) --cflags $(PKGS)) -Isrc
+	$$($(PKG_CONFIG) --cflags $(PKGS) $(CURL_PC)) -Isrc
 LIBS = $$($(PKG_CONFIG) --libs $(PKGS))
 
 # Build directory; the sanitized build lives in build/san.

@@ -748,7 +748,10 @@ static void push_string(struct pusher *p, const char *s)
 		lua_pushstring(p->L, s);
 }
 
-static void push_item(struct pusher *p, const cJSON *item, int depth)
+/* Pushes item, and frees from the tree each member or element pushed: the
+ * Lua values of a large LIST then take the place of its tree instead of
+ * adding to it. The tree stays whole for tree_close if a push raises. */
+static void push_item(struct pusher *p, cJSON *item, int depth)
 {
 	lua_State *L = p->L;
 	luaL_checkstack(L, 4, "JSON nesting too deep");
@@ -777,7 +780,7 @@ static void push_item(struct pusher *p, const cJSON *item, int depth)
 		lua_pushvalue(L, is_array ? p->array_mt : p->object_mt);
 		lua_setmetatable(L, -2);
 		lua_Integer index = 1;
-		for (const cJSON *c = item->child; c; c = c->next) {
+		for (cJSON *c; (c = item->child) != NULL;) {
 			if (is_array) {
 				push_item(p, c, depth + 1);
 				lua_rawseti(L, -2, index++);
@@ -787,6 +790,9 @@ static void push_item(struct pusher *p, const cJSON *item, int depth)
 				push_item(p, c, depth + 1);
 				lua_rawset(L, -3);
 			}
+			item->child = c->next;
+			c->next = NULL;
+			cJSON_Delete(c);
 		}
 	}
 }

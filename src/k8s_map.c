@@ -125,6 +125,28 @@ void k8s_map_free(struct k8s_client *c)
 	c->ntasks = 0;
 }
 
+/* A task's buffers are reused by its next request, but a large answer (a
+ * LIST of the cluster's Secrets: megabytes at 1000 namespaces) is not kept
+ * for the rest of the map once its caller has it. */
+#define KEEP_BUFFER ((size_t)64 * 1024)
+
+static void xfer_trim(struct k8s_xfer *x)
+{
+	if (x->body.cap > KEEP_BUFFER) {
+		k8s_wipe(&x->body.data, x->body.cap); /* may hold Secret data */
+		x->body.len = x->body.cap = 0;
+	}
+}
+
+/* t's request is over: what its request function returns. */
+static int task_finish(lua_State *L, struct k8s_client *c, struct k8s_task *t, int ok)
+{
+	t->state = T_RUN;
+	int nres = t->finish(L, c, &t->call, &t->x, ok);
+	xfer_trim(&t->x);
+	return nres;
+}
+
 /* Makes the multi handle and n tasks with their handles; raises on memory. */
 static int ensure_tasks(lua_State *L, struct k8s_client *c, int n)
 {
@@ -180,25 +202,20 @@ static int task_step(lua_State *L, struct k8s_client *c, struct k8s_task *t)
 		}
 		if (t->state == T_SENT) {
 			int r = k8s_call_judge(L, c, &t->call, &t->x);
-			if (r != K8S_RETRY) {
-				t->state = T_RUN;
-				return t->finish(L, c, &t->call, &t->x, r == K8S_DONE ? 0 : -1);
-			}
+			if (r != K8S_RETRY)
+				return task_finish(L, c, t, r == K8S_DONE ? 0 : -1);
 			t->state = T_WAIT;
 		}
 		double now = k8s_monotonic();
 		if (now < t->call.wake_at || now < c->not_before || c->inflight >= c->limit)
 			return task_yield(L, t);
-		if (k8s_call_prepare(L, c, &t->call, &t->x, 1) != 0) {
-			t->state = T_RUN;
-			return t->finish(L, c, &t->call, &t->x, -1);
-		}
+		if (k8s_call_prepare(L, c, &t->call, &t->x, 1) != 0)
+			return task_finish(L, c, t, -1);
 		curl_easy_setopt(t->x.curl, CURLOPT_PRIVATE, (void *)t);
 		if (curl_multi_add_handle(c->multi, t->x.curl) != CURLM_OK) {
 			k8s_fail(c, "%s: out of memory starting the request", c->server);
 			t->call.reason = "Transport";
-			t->state = T_RUN;
-			return t->finish(L, c, &t->call, &t->x, -1);
+			return task_finish(L, c, t, -1);
 		}
 		c->inflight++;
 		t->state = T_SENT;

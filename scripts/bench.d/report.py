@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""report.py RESULTS.jsonl META.json [JSON-OUT]: scripts/bench's table.
+"""report.py RESULTS.jsonl META.json STARTUP.json [--json OUT] [--markdown]: scripts/bench's table.
 
 RESULTS has one JSON line per measurement: workflow, scenario, run, seconds,
-requests, writes, throttled, connections, and rss_kib/status where measured.
-Prints medians per workflow and scenario with the ratios to the simulator's
-floor and kubectl's ratio to xcsreg; writes the same as JSON to JSON-OUT.
+requests, writes, throttled, connections, and rss_kib/anon_kib/status where
+measured; STARTUP is sim.py startup's answer. Prints medians per workflow and
+scenario with the ratios to the simulator's floor and kubectl's ratio to
+xcsreg (--markdown: as a markdown table); --json writes the same as JSON.
 """
+import argparse
 import json
 import statistics
 import sys
@@ -13,11 +15,25 @@ import sys
 WORKFLOWS = [
     ("floor", "floor: raw client, 1 connection"),
     ("xcsreg", "xcsreg run setup.lua"),
+    ("xcsreg-role", "xcsreg setup.lua, Role only"),
     ("rollout", "xcsreg rollout.lua (bare map)"),
     ("kubectl", "kubectl apply + get/patch"),
     ("kubectl-naive", "kubectl apply + naive patch"),
 ]
 SCENARIOS = ["full", "unchanged", "rotated"]
+COLUMNS = [  # key, text heading, markdown heading, format
+    ("scenario", "scenario", "scenario", "%s"),
+    ("label", "workflow", "workflow", "%s"),
+    ("seconds", "wall s", "wall (s)", "%.3f"),
+    ("requests", "requests", "requests", "%d"),
+    ("writes", "writes", "writes", "%d"),
+    ("throttled", "429s", "429s", "%d"),
+    ("connections", "conns", "connections", "%d"),
+    ("rss_mib", "RSS MiB", "peak RSS (MiB)", "%.1f"),
+    ("anon_mib", "priv MiB", "private (MiB)", "%.1f"),
+    ("x_floor", "x floor", "x floor", "%.2f"),
+    ("kubectl_over_xcsreg", "kubectl/x", "kubectl / xcsreg", "%.0fx"),
+]
 
 
 def median(rows, key):
@@ -25,9 +41,7 @@ def median(rows, key):
     return statistics.median(values) if values else None
 
 
-def main(results_path, meta_path, out_path=None):
-    rows = [json.loads(line) for line in open(results_path) if line.strip()]
-    meta = json.load(open(meta_path))
+def summarize(rows):
     table = []
     for scenario in SCENARIOS:
         by = {}
@@ -35,11 +49,15 @@ def main(results_path, meta_path, out_path=None):
             mine = [r for r in rows if r["workflow"] == wf and r["scenario"] == scenario]
             if not mine:
                 continue
+            rss = max((r["rss_kib"] for r in mine if r.get("rss_kib")), default=None)
+            # the sampled private RSS is of the process run: for kubectl, a shell
+            anon = None if wf.startswith("kubectl") else max(
+                (r["anon_kib"] for r in mine if r.get("anon_kib")), default=None)
             entry = {"scenario": scenario, "workflow": wf, "label": label, "runs": len(mine),
                      "seconds": median(mine, "seconds"), "requests": median(mine, "requests"),
                      "writes": median(mine, "writes"), "throttled": max(r.get("throttled", 0) for r in mine),
-                     "connections": median(mine, "connections"), "rss_kib": max((r["rss_kib"] for r in mine
-                                                                                if r.get("rss_kib")), default=None),
+                     "connections": median(mine, "connections"), "rss_kib": rss, "anon_kib": anon,
+                     "rss_mib": rss / 1024 if rss else None, "anon_mib": anon / 1024 if anon else None,
                      "failed_runs": sum(1 for r in mine if r.get("status", 0) != 0)}
             by[wf] = entry
             table.append(entry)
@@ -48,35 +66,66 @@ def main(results_path, meta_path, out_path=None):
             entry["x_floor"] = entry["seconds"] / floor["seconds"] if floor and floor["seconds"] else None
             if entry["workflow"].startswith("kubectl") and xcsreg and xcsreg["seconds"]:
                 entry["kubectl_over_xcsreg"] = entry["seconds"] / xcsreg["seconds"]
+    return table
 
+
+def cell(e, key, fmt):
+    v = e.get(key)
+    return fmt % v if v is not None else "-"
+
+
+def print_text(meta, startup, table):
     print("N=%d namespaces x M=%d registries, median of %d run(s); %s" % (
         meta["n"], meta["m"], meta["runs"], meta["machine"]))
     print("simulator: %s; throttle: %s; xcsreg concurrency %s" % (meta["simulator"], meta["throttle"],
                                                                  meta["concurrency"]))
-    print("RSS: peak of the largest process (for kubectl, one kubectl); x floor: wall / the floor's;"
-          " kubectl/x: wall / xcsreg's")
-    head = "%-9s %-32s %9s %8s %7s %5s %6s %8s %8s %10s" % (
-        "scenario", "workflow", "wall s", "requests", "writes", "429s", "conns", "RSS MiB", "x floor",
-        "kubectl/x")
+    print("start-up, empty script: %.1f ms (/bin/true %.1f ms; median of %d), peak RSS %.1f MiB" % (
+        startup["ms"], startup["true_ms"], startup["runs"], startup["rss_kib"] / 1024))
+    print("RSS: peak of the largest process (for kubectl, one kubectl), shared libraries included; priv:"
+          " xcsreg's private (anonymous) peak; x floor: wall / the floor's; kubectl/x: wall / xcsreg's")
+    widths = [9, 32, 9, 8, 7, 5, 6, 8, 8, 8, 10]
+    head = " ".join(("%-*s" if i < 2 else "%*s") % (w, c[1]) for i, (w, c) in enumerate(zip(widths, COLUMNS)))
     print(head)
     print("-" * len(head))
     for e in table:
-        def num(v, fmt):
-            return fmt % v if v is not None else "-"
-        print("%-9s %-32s %9s %8s %7s %5s %6s %8s %8s %10s%s" % (
-            e["scenario"], e["label"], num(e["seconds"], "%.3f"), num(e["requests"], "%d"),
-            num(e["writes"], "%d"), num(e["throttled"], "%d"), num(e["connections"], "%d"),
-            num(e["rss_kib"] and e["rss_kib"] / 1024, "%.1f"), num(e.get("x_floor"), "%.2f"),
-            num(e.get("kubectl_over_xcsreg"), "%.0fx"),
-            "  (%d run(s) failed)" % e["failed_runs"] if e["failed_runs"] else ""))
-    if out_path:
-        with open(out_path, "w") as f:
-            json.dump({"meta": meta, "results": table, "measurements": rows}, f, indent=1)
+        cells = [cell(e, key, fmt) for key, _, _, fmt in COLUMNS]
+        line = " ".join(("%-*s" if i < 2 else "%*s") % (w, c) for i, (w, c) in enumerate(zip(widths, cells)))
+        print(line + ("  (%d run(s) failed)" % e["failed_runs"] if e["failed_runs"] else ""))
+
+
+def print_markdown(meta, startup, table):
+    print("N = %d namespaces × M = %d registries, median of %d run(s), simulator throttle %s, "
+          "xcsreg concurrency %s; %s." % (meta["n"], meta["m"], meta["runs"], meta["throttle"],
+                                         meta["concurrency"], meta["machine"]))
+    print()
+    print("Start-up (`xcsreg run` of an empty script, median of %d): %.1f ms (`/bin/true`: %.1f ms), "
+          "peak RSS %.1f MiB." % (startup["runs"], startup["ms"], startup["true_ms"], startup["rss_kib"] / 1024))
+    print()
+    print("| " + " | ".join(c[2] for c in COLUMNS) + " |")
+    print("|" + "|".join(" --- " if i < 2 else " ---: " for i in range(len(COLUMNS))) + "|")
+    for e in table:
+        print("| " + " | ".join(cell(e, key, fmt) for key, _, _, fmt in COLUMNS) + " |")
+
+
+def main():
+    ap = argparse.ArgumentParser(usage=__doc__)
+    ap.add_argument("results")
+    ap.add_argument("meta")
+    ap.add_argument("startup")
+    ap.add_argument("--json")
+    ap.add_argument("--markdown", action="store_true")
+    a = ap.parse_args()
+    rows = [json.loads(line) for line in open(a.results) if line.strip()]
+    meta = json.load(open(a.meta))
+    startup = json.load(open(a.startup))
+    table = summarize(rows)
+    (print_markdown if a.markdown else print_text)(meta, startup, table)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"meta": meta, "startup": startup, "results": table, "measurements": rows}, f, indent=1)
             f.write("\n")
     return 1 if any(e["failed_runs"] for e in table) else 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (3, 4):
-        sys.exit(__doc__)
-    sys.exit(main(*sys.argv[1:]))
+    sys.exit(main())

@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 """sim.py: scripts/bench's helper for the API simulator (run under with-sim).
 
-    sim.py setup N [MAX]        reset; namespaces ns-1..ns-N (each with SA default); empty log;
-                                MAX: the throttle (429 beyond MAX requests in flight)
+    sim.py setup N [MAX]        reset; namespaces ns-1..ns-N (each with SA default); the token
+                                user bench-role with rights in those namespaces only; empty
+                                log; MAX: the throttle (429 beyond MAX requests in flight)
     sim.py floor SCENARIO N M TIMING
                                 the minimal requests of SCENARIO (full, unchanged, rotated) sent
                                 one after another over one kept-alive TLS connection, the
                                 handshake not counted; writes {"seconds"} to TIMING. The state
                                 must be what the scenario expects (full after setup, unchanged
                                 after full, rotated after that).
-    sim.py run TIMING -- CMD... runs CMD; writes {"seconds", "rss_kib", "status"} to TIMING (wall
-                                time from fork to exit; peak RSS of CMD, by GNU time)
+    sim.py startup OUT RUNS -- CMD...
+                                start-up: median wall time of RUNS runs of CMD and of /bin/true,
+                                CMD's peak RSS; writes {"runs", "ms", "true_ms", "rss_kib"} to OUT
+    sim.py run TIMING -- CMD... runs CMD; writes {"seconds", "rss_kib", "anon_kib", "status"} to
+                                TIMING: wall time from fork to exit, peak RSS of CMD (by GNU
+                                time), peak private RSS (RssAnon, sampled every 2 ms)
     sim.py record OUT WORKFLOW SCENARIO RUN TIMING
                                 appends TIMING with the log's requests, writes, 429s and
                                 connections to OUT as a JSON line; empties the log
@@ -22,6 +27,7 @@ import http.client
 import json
 import os
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,12 +49,21 @@ def control(method, path, body=None, conn=None):
     return json.loads(text)
 
 
+# A token user whose rights are namespaced only (a Role in each namespace):
+# it may not list across the cluster, so it reads namespace by namespace.
+ROLE_USER, ROLE_TOKEN = "bench-role", "fake-bench-role-token"
+
+
 def setup(n, throttle):
     u = urlsplit(os.environ["XCSREG_SIM_CONTROL"])
     conn = http.client.HTTPConnection(u.hostname, u.port)
     control("POST", "/reset", conn=conn)
     for i in range(1, n + 1):
         control("POST", "/namespaces", {"name": "ns-%d" % i}, conn=conn)
+    control("POST", "/users", {"name": ROLE_USER, "token": ROLE_TOKEN, "groups": []}, conn=conn)
+    control("POST", "/grant", {"user": ROLE_USER, "verbs": ["get", "list", "create", "update", "patch"],
+                               "resources": ["secrets", "serviceaccounts"],
+                               "namespaces": ["ns-%d" % i for i in range(1, n + 1)]}, conn=conn)
     control("DELETE", "/log", conn=conn)
     if throttle:
         control("POST", "/throttle", {"max_inflight": throttle, "retry_after": 1}, conn=conn)
@@ -131,13 +146,54 @@ def floor(scenario, n, m):
 
 
 def run(argv):
+    """Runs argv under GNU time: wall time, peak RSS and peak private RSS."""
     # GNU time reports the peak RSS of CMD alone: getrusage here would count
     # this Python process too, which the child was until it exec'd.
     with tempfile.NamedTemporaryFile("r") as rss:
         start = time.monotonic()
-        status = subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name] + argv).returncode
+        timer = subprocess.Popen(["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name] + argv)
+        anon_peak = 0
+        while timer.poll() is None:
+            anon_peak = max(anon_peak, private_rss(timer.pid))
+            time.sleep(0.002)
         seconds = time.monotonic() - start
-        return {"seconds": seconds, "rss_kib": int(rss.read().split()[-1]), "status": status}
+        return {"seconds": seconds, "rss_kib": int(rss.read().split()[-1]), "anon_kib": anon_peak or None,
+                "status": timer.returncode}
+
+
+def private_rss(parent):
+    """RssAnon (KiB) of parent's child, 0 if there is none (yet or any more)."""
+    try:
+        with open("/proc/%d/task/%d/children" % (parent, parent)) as f:
+            children = f.read().split()
+        with open("/proc/%s/status" % children[0]) as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+    except (OSError, IndexError):
+        pass
+    return 0
+
+
+def startup(argv, runs):
+    """Median wall time (ms) of runs runs of argv and of /bin/true, spawned
+    the same way (so the difference is argv's own start-up), and argv's peak
+    RSS (KiB, by GNU time)."""
+    def median_ms(cmd):
+        times = []
+        for _ in range(runs):
+            start = time.monotonic()
+            pid = os.posix_spawn(cmd[0], cmd, os.environ)
+            _, status = os.waitpid(pid, 0)
+            times.append((time.monotonic() - start) * 1000)
+            if status != 0:
+                sys.exit("sim.py startup: %s failed" % " ".join(cmd))
+        return statistics.median(times)
+    median_ms(argv)  # warm the page cache
+    with tempfile.NamedTemporaryFile("r") as rss:
+        subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name] + argv, check=True)
+        rss_kib = int(rss.read().split()[-1])
+    return {"runs": runs, "ms": median_ms(argv), "true_ms": median_ms(["/bin/true"]), "rss_kib": rss_kib}
 
 
 def write_json(path, obj):
@@ -159,6 +215,8 @@ def main(args):
         setup(int(args[1]), int(args[2]) if len(args) == 3 else None)
     elif cmd == "floor" and len(args) == 5 and args[1] in ("full", "unchanged", "rotated"):
         write_json(args[4], floor(args[1], int(args[2]), int(args[3])))
+    elif cmd == "startup" and len(args) >= 5 and args[3] == "--":
+        write_json(args[1], startup(args[4:], int(args[2])))
     elif cmd == "run" and len(args) >= 4 and args[2] == "--":
         result = run(args[3:])
         write_json(args[1], result)
