@@ -141,6 +141,9 @@ local _, cache = run { "ldconfig", "-p" }
 local curl = cache:match("\n%s*libcurl%.so%.4 %([^)]*%) => (%S+)")
 t.ok(curl ~= nil, "ldconfig knows libcurl.so.4", cache:match("[^\n]*libcurl[^\n]*"))
 needed[#needed + 1] = curl
+all_libs[#all_libs + 1] = curl
+local _, curl_ldd = run { "ldd", curl }
+for path in curl_ldd:gmatch("=> (%S+)") do all_libs[#all_libs + 1] = path end
 local direct, direct_pkgs = {}, {}
 for _, p in ipairs(packages_of(needed)) do
   if not direct[p] then direct_pkgs[#direct_pkgs + 1] = p end
@@ -157,7 +160,7 @@ for i, p in ipairs(packages_of(all_libs)) do
   if not closure[p] then outside[#outside + 1] = all_libs[i] .. " (" .. p .. ")" end
 end
 t.eq({ #all_libs > 10, outside }, { true, {} },
-  "every library ldd loads comes with the runtime packages' dependencies")
+  "every library xcsreg and libcurl load comes with the runtime packages' dependencies")
 run { "rm", "-rf", ctx }
 
 return t.done()
