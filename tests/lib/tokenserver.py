@@ -70,7 +70,12 @@ class TokenService:
                          b64url(json.dumps(claims).encode())).encode()
         signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", self.args.signing_key],
                                    input=signing_input, check=True, capture_output=True).stdout
-        return signing_input.decode() + "." + b64url(signature)
+        token = signing_input.decode() + "." + b64url(signature)
+        # tests/run's secret scan looks for every token handed out (its signature makes it unique)
+        if os.environ.get("XCSREG_SECRETS_FILE"):
+            with open(os.environ["XCSREG_SECRETS_FILE"], "a") as f:
+                f.write("registry-bearer-token %s\n" % b64url(signature))
+        return token
 
     def answer(self, path, authorization):
         """(status, extra headers, JSON body or HTML text) for GET path."""
