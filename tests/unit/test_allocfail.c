@@ -45,7 +45,7 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 static const luaL_Reg modules[] = {
     {"base64", luaopen_base64}, {"http", luaopen_http}, {"json", luaopen_json},
     {"k8s", luaopen_k8s},       {"log", luaopen_log},   {"proc", luaopen_proc},
-    {"yaml", luaopen_yaml},     {NULL, NULL},
+    {"site", luaopen_site},     {"yaml", luaopen_yaml}, {NULL, NULL},
 };
 
 static int setup_and_run(lua_State *L)
@@ -136,6 +136,35 @@ int main(void)
 	              "assert(yaml.decode('a: 1\\na: 2') == nil)\n"
 	              "v.e = '\\255'; v.f = '1_000'\n"
 	              "assert(yaml.encode(v))\n");
+	sweep("site", "local site = require 'site'\n"
+	              "assert(site.run(function(a) return a .. 'b' end, {instructions = 1000}, 'a'))\n"
+	              "local ok, err = site.run(function() while true do end end, {instructions = 1000})\n"
+	              "assert(not ok and err:find('stopped after 1000'))\n"
+	              "local path = os.tmpname()\n"
+	              "local f = io.open(path, 'w'); f:write('fake-allocfail-pw'); f:close()\n"
+	              "local ok2 = site.read_secret(path, {max_bytes = 64, what = 'password file'})\n"
+	              "local big = site.read_secret(path, {max_bytes = 4, what = 'password file'})\n"
+	              "os.remove(path)\n"
+	              "assert(ok2 == 'fake-allocfail-pw' and big == nil)\n");
+	/* a client of a server that refuses connections: every request path
+	 * up to the transport error, blocking and in a map */
+	sweep("k8s client", "local k8s = require 'k8s'\n"
+	                    "local path = os.tmpname()\n"
+	                    "local f = io.open(path, 'w')\n"
+	                    "f:write('apiVersion: v1\\nkind: Config\\ncurrent-context: c\\n'\n"
+	                    "  .. 'contexts: [{name: c, context: {cluster: k, user: u, namespace: ns}}]\\n'\n"
+	                    "  .. 'clusters: [{name: k, cluster: {server: \\'https://127.0.0.1:1\\'}}]\\n'\n"
+	                    "  .. 'users: [{name: u, user: {token: fake-allocfail-token}}]\\n')\n"
+	                    "f:close()\n"
+	                    "local c = k8s.client{kubeconfig = path, retries = 0, connect_timeout = 1}\n"
+	                    "os.remove(path)\n"
+	                    "if not c then return end\n"
+	                    "assert(c:get('/api/v1/namespaces/ns') == nil)\n"
+	                    "assert(c:create('/api/v1/namespaces/ns/secrets', {metadata = {name = 'x'}}) == nil)\n"
+	                    "local r = c:map({1, 2}, function(i) local v, e = c:get('/api/v1/namespaces/ns'); return e and i end)\n"
+	                    "assert(#r == 2)\n"
+	                    "assert(c:stats().requests >= 4)\n"
+	                    "c:close()\n");
 	sweep("k8s", "local k8s = require 'k8s'\n"
 	             "assert(k8s.path('/api/v1/namespaces/%s/secrets/%s', 'a b', 'x/y'))\n"
 	             "local c, err = k8s.client{kubeconfig = '/nonexistent/kubeconfig'}\n"
