@@ -110,13 +110,15 @@ int main(void)
 	sweep("log", "local log = require 'log'\n"
 	             "log.secret('s3cr3t-value')\n"
 	             "assert(log.redact('a s3cr3t-value b') == 'a *** b')\n"
-	             "log.level('error'); log.info('x %d', 1)\n");
+	             "log.level('error'); log.info('x %d', 1); log.warn('w'); log.debug('d')\n"
+	             "assert(not log.enabled('trace') and log.format() == 'text')\n");
 	sweep("json", "local json = require 'json'\n"
 	              "local s = json.encode({a = {1, 2.5, json.null, true}, b = json.array{}, "
 	              "c = json.object{}, d = 'x<y\\0z'}, {indent = 2})\n"
 	              "local v = json.decode(s); assert(v.a[2] == 2.5)\n"
 	              "assert(json.decode('[1,') == nil)\n"
-	              "assert(not pcall(json.encode, {1, x = 2}))\n");
+	              "assert(not pcall(json.encode, {1, x = 2}))\n"
+	              "assert(json.kind(v.b) == 'array' and json.kind(v.c) == 'object')\n");
 	sweep("base64", "local b = require 'base64'\n"
 	                "local e = b.encode(string.rep('\\255', 100), {url = true, pad = false})\n"
 	                "assert(b.decode(e, {url = true, pad = false}) == string.rep('\\255', 100))\n"
@@ -125,7 +127,10 @@ int main(void)
 	              "local st, out = proc.run{argv = {'cat'}, stdin = 'abc', env = {X = 'y'}}\n"
 	              "assert(st == 0 and out == 'abc')\n"
 	              "assert(proc.run{argv = {'/nonexistent/cmd'}} == nil)\n"
-	              "assert(not pcall(proc.run, {argv = {}}))\n");
+	              "assert(not pcall(proc.run, {argv = {}}))\n"
+	              "local path = os.tmpname()\n"
+	              "local lock = assert(proc.lock(path, {timeout = 1}))\n"
+	              "lock:unlock(); os.remove(path)\n");
 	sweep("http", "local http = require 'http'\n"
 	              "local ok, err = http.request{url = 'http://127.0.0.1:1/', connect_timeout = 1,\n"
 	              "  headers = {['X-A'] = 'b'}, method = 'POST', body = 'x'}\n"
@@ -161,9 +166,14 @@ int main(void)
 	                    "if not c then return end\n"
 	                    "assert(c:get('/api/v1/namespaces/ns') == nil)\n"
 	                    "assert(c:create('/api/v1/namespaces/ns/secrets', {metadata = {name = 'x'}}) == nil)\n"
+	                    "assert(c:list('/api/v1/namespaces/ns/secrets', {labelSelector = 'a=b'}) == nil)\n"
+	                    "assert(c:replace('/api/v1/namespaces/ns/secrets/x', {metadata = {name = 'x'}}) == nil)\n"
+	                    "assert(c:patch('/api/v1/namespaces/ns/serviceaccounts/default', {a = 1}, 'merge') == nil)\n"
+	                    "assert(c:delete('/api/v1/namespaces/ns/secrets/x', {dry_run = true}) == nil)\n"
+	                    "assert(c:request{method = 'GET', path = '/version'} == nil)\n"
 	                    "local r = c:map({1, 2}, function(i) local v, e = c:get('/api/v1/namespaces/ns'); return e and i end)\n"
 	                    "assert(#r == 2)\n"
-	                    "assert(c:stats().requests >= 4)\n"
+	                    "assert(c:stats().requests >= 9)\n"
 	                    "c:close()\n");
 	sweep("k8s", "local k8s = require 'k8s'\n"
 	             "assert(k8s.path('/api/v1/namespaces/%s/secrets/%s', 'a b', 'x/y'))\n"
