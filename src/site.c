@@ -43,6 +43,8 @@ static void on_count(lua_State *L, lua_Debug *ar)
 	lua_pop(L, 1);
 	lua_pushfstring(L, "%s:%d: stopped after %I instructions (an endless loop?)", ar->short_src,
 	                ar->currentline, (LUA_INTEGER)n);
+	/* from now on every instruction raises, so a pcall inside fn cannot carry on */
+	lua_sethook(L, on_count, LUA_MASKCOUNT, 1);
 	lua_error(L);
 }
 

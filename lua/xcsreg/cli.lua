@@ -68,7 +68,6 @@ function cli.parse(spec, args)
   return opts, positional
 end
 
--- The "Options:" block of a --help text.
 -- The value of --`name`, a number of seconds above 0 and at most a day,
 -- or `default` when absent: seconds | nil, message.
 function cli.seconds(opts, name, default)
@@ -80,6 +79,7 @@ function cli.seconds(opts, name, default)
   return n
 end
 
+-- The "Options:" block of a --help text.
 function cli.help(spec)
   local lines = {}
   for _, f in ipairs(spec) do

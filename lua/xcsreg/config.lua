@@ -312,6 +312,8 @@ function config.load_file(path, opts)
   if not text then return nil, "cannot read " .. path .. ": " .. tostring(rerr) end
   -- Loaded under the empty chunk name, so that a message is ":line: ..." and
   -- names the file once prefixed, however long its path (Lua shortens those).
+  -- As loadfile does: a UTF-8 byte order mark and a first "#" line are skipped.
+  text = text:gsub("^\239\187\191", ""):gsub("^#[^\n]*", "")
   local chunk, err = load(text, "=", "t", sandbox())
   local ok, t = chunk ~= nil, err
   if ok then ok, t = site.run(chunk, { instructions = config.SITE_FILE_INSTRUCTIONS }) end

@@ -26,9 +26,11 @@ local function index(list, kind)
   return by
 end
 
--- Whether err concerns the whole cluster: no namespace would escape it.
+-- Whether err concerns the whole cluster: no namespace would escape it
+-- (a 2xx that is not the API's JSON: the server is some web front end).
 function snapshot.cluster_wide(err)
-  return type(err) == "table" and (err.reason == "Transport" or err.code == 401)
+  return type(err) == "table" and (err.reason == "Transport" or err.code == 401
+    or (err.reason == "InvalidResponse" and type(err.code) == "number" and err.code < 300))
 end
 
 -- Reads the managed Secrets and the ServiceAccounts named in

@@ -178,6 +178,17 @@ t.eq(leaks(out .. err), "", "the echoed Secret and password are not shown")
 t.ok(err:find('Secret "ghcr" is invalid: data: Invalid value: "***" (***)', 1, true) ~= nil,
   "they are replaced by ***", err)
 
+-- a server URL that leads to some web front end (200 text/html to every
+-- request): one error, the run stopped, not the same error for each namespace
+lib.fault({ status = 200, body = "<html><head><title>Sign in</title></head></html>", content_type = "text/html",
+  count = 1000 })
+status, out, err = lib.setup({ "--config", site }, { env = env })
+lib.clear_faults()
+t.eq(status, 1, "a web front end instead of the API: exit 1")
+local _, error_lines = err:gsub("error: ", "")
+t.eq(error_lines, 1, "one error", err)
+t.ok(err:find("not JSON (text/html): Sign in", 1, true) ~= nil, "naming what answered", err)
+
 -- --docker-password works, and warns
 status, out, err = lib.setup({ "-n", "team-a", "--secret-name", "ghcr", "--docker-server", "ghcr.io",
   "--docker-username", "xnat-bot", "--docker-password", PW_ENV, "-v" })

@@ -65,6 +65,11 @@ local token = site("fake-token-for-tests\n")
 local ok_entry = 'secret = "ghcr", server = "ghcr.io", username = "bot", password_file = "' .. token .. '"'
 
 local plan = config.load_file(site("return { registries = { { " .. ok_entry .. " } } }"))
+t.eq({ config.load_file(site("\239\187\191#!/usr/bin/env lua\nreturn { registries = { { " .. ok_entry .. " } } }")) },
+  { plan }, "a byte order mark and a first '#' line are skipped, as lua itself does")
+local bom_err = site("\239\187\191# site\n\nreturn { registries = {} ")
+local _, line_err = config.load_file(bom_err)
+t.eq(line_err, bom_err .. ":3: '}' expected near <eof>", "... keeping the line numbers")
 t.eq(plan, {
   service_accounts = { "default" },
   secrets = { { name = "ghcr", registries = { { server = "ghcr.io", username = "bot",

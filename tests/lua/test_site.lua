@@ -24,6 +24,9 @@ t.eq({ site.run(named, { instructions = 1000 }) },
   { false, "/etc/xcsreg/site.lua:1: stopped after 1000 instructions (an endless loop?)" }, "run: the chunk named")
 t.eq({ site.run(function() local n = 0 for i = 1, 1000 do n = n + i end return n end, { instructions = 20000 }) },
   { true, 500500 }, "run: a finite loop within the limit")
+local escaping = load("while true do\n  pcall(function() while true do end end)\nend", "=", "t", { pcall = pcall })
+t.eq({ site.run(escaping, { instructions = 1000 }) },
+  { false, ":2: stopped after 1000 instructions (an endless loop?)" }, "run: a pcall inside cannot catch the stop")
 local in_callback = load('return string.gsub("abc", "%w", function()\n  while true do end\nend)', "=", "t",
   { string = string })
 t.eq({ site.run(in_callback, { instructions = 1000 }) },
