@@ -355,7 +355,8 @@ static void push_status_error(lua_State *L, const struct k8s_client *c, const st
                               long code, int retries)
 {
 	char why[160];
-	if (!push_body(L, x, why, sizeof why)) /* a broken Status is still an error of this code */
+	int broken = !push_body(L, x, why, sizeof why); /* a broken Status is still an error of this code */
+	if (broken)
 		lua_pushliteral(L, "");
 	int body = lua_gettop(L);
 	int is_status = lua_istable(L, body) && lua_getfield(L, body, "kind") == LUA_TSTRING &&
@@ -394,6 +395,9 @@ static void push_status_error(lua_State *L, const struct k8s_client *c, const st
 		/* HTML, or another type: what it is, and its title */
 		push_unexpected(L, c, x, code, "not a Kubernetes Status");
 		m = lua_tolstring(L, -1, &len);
+	} else if (broken) {
+		m = lua_pushfstring(L, "HTTP %d from %s: %s", (int)code, c->server, why);
+		len = strlen(m);
 	} else {
 		len = 0;
 	}
@@ -871,8 +875,13 @@ static int finish_request(lua_State *L, struct k8s_client *c, const struct k8s_c
 		return push_fail(L, c, call->reason, call->retries);
 	char why[160];
 	if (!push_body(L, x, why, sizeof why)) {
-		lua_pushfstring(L, "HTTP %d from %s: %s", (int)call->a.status, c->server, why);
-		return push_invalid(L, call);
+		if (call->a.status < 200 || call->a.status >= 300) {
+			/* an error page labelled JSON: the caller judges it by its status */
+			lua_pushlstring(L, x->body.data ? x->body.data : "", x->body.len);
+		} else {
+			lua_pushfstring(L, "HTTP %d from %s: %s", (int)call->a.status, c->server, why);
+			return push_invalid(L, call);
+		}
 	}
 	lua_pushinteger(L, call->a.status);
 	lua_insert(L, -2);

@@ -68,6 +68,15 @@ simctl.fault { method = "GET", status = 418, body = "" }
 obj, err = c:get(SECRETS)
 t.eq({ err.code, err.reason, err.message }, { 418, "Unknown", "the server responded with HTTP status 418" },
   "an empty error body")
+-- an error body labelled JSON that does not decode (a truncated Status): why, not a bare code
+simctl.fault { method = "GET", status = 500, body = '{"kind":"Status","mess', content_type = "application/json" }
+obj, err = c:get(SECRETS)
+t.eq({ err.code, err.reason, err.message }, { 500, "InternalError",
+  "HTTP 500 from " .. c.server .. ": invalid JSON at line 1, column 19 (byte 18)" }, "a truncated JSON 500")
+-- client:request leaves a non-2xx answer to its caller, decoded or not
+simctl.fault { method = "GET", status = 503, body = "{oops", content_type = "application/json" }
+local code, raw = c:request { method = "GET", path = SECRETS }
+t.eq({ code, raw }, { 503, "{oops" }, "request: a 503 labelled JSON that is not: status and the raw body")
 
 -- ---- what reaches the server ----
 simctl.clear_log()
