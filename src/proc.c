@@ -393,11 +393,14 @@ int proc_run(const struct proc_spec *spec, struct proc_result *res, char *msg, s
 				/* EPIPE: the command does not read its stdin; that is its business */
 				if (in_off == spec->stdin_len || (w < 0 && errno != EAGAIN && errno != EINTR))
 					close_fd(&in_w);
-			} else if (drain(pfd[i].fd == out_r ? &out_r : &err_r,
-			                 pfd[i].fd == out_r ? &out : &err, max) < 0) {
+			} else {
+				int is_out = pfd[i].fd == out_r;
+				if (drain(is_out ? &out_r : &err_r, is_out ? &out : &err, max) >= 0)
+					continue;
 				if (errno != EFBIG)
 					goto sys_error;
-				snprintf(msg, msgsz, "output of %s exceeds %zu bytes", name, max);
+				snprintf(msg, msgsz, "%s of %s exceeds %zu bytes", is_out ? "standard output" : "standard error",
+				         name, max);
 				goto done;
 			}
 		}

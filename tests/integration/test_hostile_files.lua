@@ -180,7 +180,7 @@ t.eq({ status, err }, { 2, "error: " .. argv[5] .. ': registries[1] (secret "s")
   .. "BIG_PASSWORD is larger than 65536 bytes\n" }, "a password in the environment past 64 KiB: refused")
 local cmd = write("pw-cmd-big.lua", entry { 'password_command = { "head", "-c", "100000", "/dev/zero" }' })
 status, out, err = setup { "--config", cmd, "--dry-run=client" }
-t.eq({ status, err }, { 2, "error: " .. cmd .. ': registries[1] (secret "s"): password_command: output of head '
+t.eq({ status, err }, { 2, "error: " .. cmd .. ': registries[1] (secret "s"): password_command: standard output of head '
   .. "exceeds 65536 bytes\n" }, "a password command printing past 64 KiB: refused")
 
 -- ---- kubeconfigs: k8s.client gives nil, err naming the file, entry and field ----

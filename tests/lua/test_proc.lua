@@ -142,10 +142,10 @@ t.eq(our_children(), "", "timed-out commands were killed and reaped")
 t.eq({ run { argv = { "head", "-c", "1000", "/dev/zero" }, max_output = 1000 } },
   { 0, string.rep("\0", 1000), "" }, "output of exactly max_output bytes is fine")
 t.eq({ run { argv = { "head", "-c", "1001", "/dev/zero" }, max_output = 1000 } },
-  { nil, "output of head exceeds 1000 bytes" }, "one byte over max_output: nil, message")
+  { nil, "standard output of head exceeds 1000 bytes" }, "one byte over max_output: nil, message")
 t.eq({ run { argv = { "sh", "-c", "head -c 5000 /dev/zero >&2" }, max_output = 1000 } },
-  { nil, "output of sh exceeds 1000 bytes" }, "the cap applies to stderr too")
-t.eq({ run { argv = { "yes" }, max_output = 100000 } }, { nil, "output of yes exceeds 100000 bytes" },
+  { nil, "standard error of sh exceeds 1000 bytes" }, "the cap applies to stderr too")
+t.eq({ run { argv = { "yes" }, max_output = 100000 } }, { nil, "standard output of yes exceeds 100000 bytes" },
   "endless output is cut off")
 t.eq(our_children(), "", "commands over the cap were killed and reaped")
 

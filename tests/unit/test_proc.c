@@ -56,6 +56,6 @@ int main(void)
 	const char *const yes_argv[] = {"yes", NULL};
 	spec = (struct proc_spec){.argv = yes_argv, .max_output = 4096};
 	r = proc_run(&spec, &res, msg, sizeof msg);
-	CHECK(r == -1 && strcmp(msg, "output of yes exceeds 4096 bytes") == 0, "output cap: %s", msg);
+	CHECK(r == -1 && strcmp(msg, "standard output of yes exceeds 4096 bytes") == 0, "output cap: %s", msg);
 	return unit_done();
 }
