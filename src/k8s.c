@@ -71,6 +71,16 @@ char *k8s_memdup(const char *s, size_t n)
 	return p;
 }
 
+#define KEEP_BUFFER ((size_t)64 * 1024)
+
+void k8s_xfer_trim(struct k8s_xfer *x)
+{
+	if (x->body.cap > KEEP_BUFFER) {
+		k8s_wipe(&x->body.data, x->body.cap); /* may hold Secret data */
+		x->body.len = x->body.cap = 0;
+	}
+}
+
 void k8s_wipe(char **p, size_t len)
 {
 	if (*p) {
@@ -465,7 +475,9 @@ static int send_request(lua_State *L, struct k8s_client *c, const struct k8s_req
 	struct k8s_call call;
 	k8s_call_init(c, &call, req);
 	int ok = k8s_run_request(L, c, &call);
-	return finish(L, c, &call, &c->x, ok);
+	int nres = finish(L, c, &call, &c->x, ok);
+	k8s_xfer_trim(&c->x);
+	return nres;
 }
 
 /* Pushes the response headers as {lower-case name = value}, repeated ones

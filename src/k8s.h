@@ -179,6 +179,10 @@ double k8s_monotonic(void);
 int k8s_buf_append(struct k8s_buf *b, const char *p, size_t n);
 /* Makes room for cap bytes in all; returns 0, or -1 (b unchanged). */
 int k8s_buf_reserve(struct k8s_buf *b, size_t cap);
+/* Wipes and frees x's body buffer when large: a transfer's buffers are
+ * reused by its next request, but a big answer (a LIST of the cluster's
+ * Secrets) is not kept once its caller has it. */
+void k8s_xfer_trim(struct k8s_xfer *x);
 
 /* ---- k8s_transfer.c ---- */
 /* A call's steps, for the blocking loop below and for k8s_map.c. Lua runs

@@ -125,25 +125,12 @@ void k8s_map_free(struct k8s_client *c)
 	c->ntasks = 0;
 }
 
-/* A task's buffers are reused by its next request, but a large answer (a
- * LIST of the cluster's Secrets: megabytes at 1000 namespaces) is not kept
- * for the rest of the map once its caller has it. */
-#define KEEP_BUFFER ((size_t)64 * 1024)
-
-static void xfer_trim(struct k8s_xfer *x)
-{
-	if (x->body.cap > KEEP_BUFFER) {
-		k8s_wipe(&x->body.data, x->body.cap); /* may hold Secret data */
-		x->body.len = x->body.cap = 0;
-	}
-}
-
 /* t's request is over: what its request function returns. */
 static int task_finish(lua_State *L, struct k8s_client *c, struct k8s_task *t, int ok)
 {
 	t->state = T_RUN;
 	int nres = t->finish(L, c, &t->call, &t->x, ok);
-	xfer_trim(&t->x);
+	k8s_xfer_trim(&t->x);
 	return nres;
 }
 
