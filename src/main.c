@@ -154,22 +154,11 @@ static void register_modules(lua_State *L)
 		lua_setfield(L, -2, m->name);
 	}
 	for (const struct embedded_lua *e = embedded_lua; e->path; e++) {
-		size_t n = strlen(e->path);
-		if (strchr(e->path, '/') == NULL || n < 5)
-			continue; /* top-level files are scripts, not modules */
-		/* "xcsreg/secrets.lua" -> "xcsreg.secrets";
-		 * "xcsreg/sources/init.lua" -> "xcsreg.sources", as Lua's own searcher */
-		size_t stem = n - 4;
-		if (stem > 5 && strncmp(e->path + stem - 5, "/init", 5) == 0)
-			stem -= 5;
-		luaL_Buffer b;
-		luaL_buffinit(L, &b);
-		for (size_t i = 0; i < stem; i++)
-			luaL_addchar(&b, e->path[i] == '/' ? '.' : e->path[i]);
-		luaL_pushresult(&b);
+		if (!e->module)
+			continue;
 		lua_pushstring(L, e->path);
 		lua_pushcclosure(L, load_shipped_module, 1);
-		lua_settable(L, -3);
+		lua_setfield(L, -2, e->module);
 	}
 	lua_pop(L, 1);
 }

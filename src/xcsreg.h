@@ -131,6 +131,7 @@ int yaml_decode_push(lua_State *L, const char *text, size_t len,
 /* ---- lua_bundle.c (generated from lua/ by scripts/embed-lua) ---- */
 struct embedded_lua {
 	const char *path;           /* relative to lua/: "setup.lua", "xcsreg/secrets.lua" */
+	const char *module;         /* what require names it ("xcsreg.secrets"); NULL for a script */
 	const unsigned char *text;
 	size_t len;
 };

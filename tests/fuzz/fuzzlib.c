@@ -80,22 +80,12 @@ static int setup(lua_State *L)
 		lua_pushcfunction(L, m->func);
 		lua_setfield(L, preload, m->name);
 	}
-	/* "xcsreg/sources/init.lua" -> "xcsreg.sources", as main.c names them */
 	for (const struct embedded_lua *e = embedded_lua; e->path; e++) {
-		size_t n = strlen(e->path);
-		if (!strchr(e->path, '/') || n < 5)
+		if (!e->module)
 			continue;
-		size_t stem = n - 4;
-		if (stem > 5 && strncmp(e->path + stem - 5, "/init", 5) == 0)
-			stem -= 5;
-		luaL_Buffer b;
-		luaL_buffinit(L, &b);
-		for (size_t i = 0; i < stem; i++)
-			luaL_addchar(&b, e->path[i] == '/' ? '.' : e->path[i]);
-		luaL_pushresult(&b);
 		lua_pushlightuserdata(L, (void *)e);
 		lua_pushcclosure(L, load_embedded, 1);
-		lua_settable(L, preload);
+		lua_setfield(L, preload, e->module);
 	}
 	lua_settop(L, 0);
 	return 0;
