@@ -12,6 +12,7 @@
 -- credential helper) are minted again only when due (xcsreg.rotation); each
 -- credential about to be written is first checked with its registry. Copy
 -- it with `xcsreg cat setup.lua` to change it.
+local time = require "xcsreg.time"
 local cli = require "xcsreg.cli"
 local config = require "xcsreg.config"
 local json = require "json"
@@ -134,7 +135,7 @@ local function print_client_dry_run(plan, output)
   local items = {}
   for _, ns in ipairs(plan.namespaces or { false }) do
     for _, s in ipairs(plan.secrets) do
-      local registries, err = rotation.credentials(s, false, rotation.now())
+      local registries, err = rotation.credentials(s, false, time.now())
       if not registries then
         log.error("secret/%s: %s", s.name, err)
         return EXIT_FAILED
@@ -199,7 +200,7 @@ local function apply_secret(client, ns, s, work, report)
   local stored, err = work.snapshot and work.snapshot:secret(ns, s.name)
   if stored == nil then stored, err = secrets.read(client, ns, s.name) end
   if stored == nil then return nil, err end
-  local now = rotation.now()
+  local now = time.now()
   local registries, expires_at = rotation.credentials(s, stored, now, work.force)
   local result
   if not registries then
@@ -332,7 +333,7 @@ local function run(opts, rest, state)
   end
   local request_timeout, terr = cli.seconds(opts, "request-timeout", 30)
   if not request_timeout then return usage_error(terr) end
-  local clock_err = rotation.check_clock()
+  local clock_err = time.check_clock()
   if clock_err then return usage_error(clock_err) end
 
   local plan, err = load_plan(opts)
@@ -402,7 +403,7 @@ local function main(...)
   -- run that holds it, and a dry run is no run
   local path = opts["metrics-file"]
   if path and code ~= EXIT_LOCKED and (opts["dry-run"] or "none") == "none" then
-    local ok, err = metrics.write(path, { time = rotation.now(), success = code == EXIT_OK, expiries = state.expiries })
+    local ok, err = metrics.write(path, { time = time.now(), success = code == EXIT_OK, expiries = state.expiries })
     if not ok then
       log.error("--metrics-file: %s", err)
       if code == EXIT_OK then code = EXIT_FAILED end

@@ -7,6 +7,7 @@
 -- the pods whose containers wait in ErrImagePull or ImagePullBackOff (XNAT
 -- shows such jobs as waiting forever). Only reads; never prints a
 -- credential. Exit 0 when all is well, 1 when anything needs attention.
+local time = require "xcsreg.time"
 local cli = require "xcsreg.cli"
 local config = require "xcsreg.config"
 local json = require "json"
@@ -109,11 +110,11 @@ local function main(...)
     return usage_error(string.format('--output: must be "text" or "json", not "%s"', output))
   end
   local warn_text = opts["warn-within"]
-  local warn_within, derr = rotation.parse_duration(math.tointeger(tonumber(warn_text)) or warn_text)
+  local warn_within, derr = time.parse_duration(math.tointeger(tonumber(warn_text)) or warn_text)
   if derr then return usage_error("--warn-within: " .. derr) end
   local request_timeout, terr = cli.seconds(opts, "request-timeout", 30)
   if not request_timeout then return usage_error(terr) end
-  local clock_err = rotation.check_clock()
+  local clock_err = time.check_clock()
   if clock_err then return usage_error(clock_err) end
 
   local plan, err = load_plan(opts)
@@ -135,7 +136,7 @@ local function main(...)
     return EXIT_PROBLEMS
   end
   local want = wanted(plan)
-  local ctx = { now = rotation.now(), warn_within = warn_within, warn_text = warn_text }
+  local ctx = { now = time.now(), warn_within = warn_within, warn_text = warn_text }
   local reports = {}
   for i, ns in ipairs(list) do
     local report = status.namespace(client, ns, want, ctx)

@@ -12,6 +12,7 @@
 -- ca_file and insecure (for verification). Every check runs before anything
 -- is sent to a cluster; every error names the entry and the field (the
 -- flag, for the command line).
+local time = require "xcsreg.time"
 local credentials = require "xcsreg.credentials"
 local rotation = require "xcsreg.rotation"
 local site = require "site"
@@ -98,7 +99,7 @@ local checks = {
     f:close()
   end,
   insecure_registry = function(v) if type(v) ~= "boolean" then return "must be true or false, not " .. type(v) end end,
-  refresh_before = function(v) return select(2, rotation.parse_duration(v)) end,
+  refresh_before = function(v) return select(2, time.parse_duration(v)) end,
 }
 -- The keys naming a source that mints the credential at run time (checked by sources.check).
 local minting = {}
@@ -173,7 +174,7 @@ local function build_secrets(entries, where, label, read)
   end
   for i, e in ipairs(entries) do
     local r = { server = e.server, username = e.username, email = e.email or "", ca_file = e.registry_ca_file,
-                insecure = e.insecure_registry, refresh_before = rotation.parse_duration(e.refresh_before) }
+                insecure = e.insecure_registry, refresh_before = time.parse_duration(e.refresh_before) }
     if sources.kind(e) then
       r.source = e -- minted when the Secret is written (xcsreg.rotation)
     elseif read ~= false then

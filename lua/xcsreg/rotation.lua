@@ -8,8 +8,8 @@
 -- than the entry's refresh_before; otherwise the stored one is used as it
 -- is, and the source is not asked at all. Static passwords are read every
 -- run; writing only what differs is xcsreg.secrets' job.
-local base64 = require "base64"
-local json = require "json"
+local time = require "xcsreg.time"
+local dockerconfigjson = require "xcsreg.dockerconfigjson"
 local log = require "log"
 local secrets = require "xcsreg.secrets"
 local sources = require "xcsreg.sources"
@@ -19,68 +19,9 @@ local rotation = {}
 rotation.ROTATED_AT = "xcsreg.io/rotated-at"
 rotation.EXPIRES_AT = "xcsreg.io/expires-at"
 
--- The clock of the whole workflow, sources included. XCSREG_NOW (epoch
--- seconds) stands in for it: a testing hook, so that tests can play cron.
-function rotation.now()
-  local fake = os.getenv("XCSREG_NOW")
-  return fake and math.tointeger(tonumber(fake)) or os.time()
-end
-
--- Why XCSREG_NOW cannot be used, or nil.
-function rotation.check_clock()
-  local fake = os.getenv("XCSREG_NOW")
-  if fake and not math.tointeger(tonumber(fake)) then
-    return string.format('XCSREG_NOW: must be a whole number of seconds since the epoch, not "%s"', fake)
-  end
-end
-
-function rotation.format_time(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", t) end
-
--- Epoch seconds of a "YYYY-MM-DDTHH:MM:SSZ" time, or nil. (os.time reads
--- local time: the days are counted here, after Howard Hinnant's days_from_civil.)
-function rotation.parse_time(s)
-  local y, mo, d, h, mi, sec = tostring(s):match("^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)Z$")
-  if not y then return nil end
-  y, mo = tonumber(y), tonumber(mo)
-  if mo <= 2 then y = y - 1 end
-  local era = y // 400
-  local yoe = y - era * 400
-  local doy = (153 * (mo > 2 and mo - 3 or mo + 9) + 2) // 5 + tonumber(d) - 1
-  local days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
-end
-
-local UNITS = { s = 1, m = 60, h = 3600, d = 86400 }
-
--- Seconds from a number of seconds or a string like "2h", "90m", "1h30m",
--- "3d"; nil for nil; nil, message for anything else.
-function rotation.parse_duration(v)
-  if v == nil then return nil end
-  if math.type(v) == "integer" and v > 0 then return v end
-  local total, pos = 0, 1
-  while type(v) == "string" and pos <= #v do
-    local n, unit, after = v:match("^(%d+)([smhd])()", pos)
-    if not n then break end
-    total, pos = total + tonumber(n) * UNITS[unit], after
-  end
-  if type(v) ~= "string" or pos <= #v or total == 0 then
-    return nil, 'must be a whole number of seconds, or a duration like "2h", "90m", "1h30m" or "3d"'
-  end
-  return total
-end
-
--- "3h12m", "2d4h", "20m", "40s"
-function rotation.format_duration(s)
-  local d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
-  if d > 0 then return string.format("%dd%dh", d, h) end
-  if h > 0 then return string.format("%dh%dm", h, m) end
-  if m > 0 then return string.format("%dm", m) end
-  return string.format("%ds", s)
-end
-
 local function annotation(obj, key)
   local annotations = obj and obj.metadata.annotations
-  return annotations and rotation.parse_time(annotations[key])
+  return annotations and time.parse(annotations[key])
 end
 
 -- The expiry recorded on a stored Secret (or false: none), or nil.
@@ -88,19 +29,14 @@ function rotation.expires_at(obj) return annotation(obj, rotation.EXPIRES_AT) en
 
 -- The annotations of a Secret written at `now`.
 function rotation.annotations(now, expires_at)
-  return { [rotation.ROTATED_AT] = rotation.format_time(now),
-           [rotation.EXPIRES_AT] = expires_at and rotation.format_time(expires_at) or nil }
+  return { [rotation.ROTATED_AT] = time.format(now),
+           [rotation.EXPIRES_AT] = expires_at and time.format(expires_at) or nil }
 end
 
 -- The auths of a stored Secret's .dockerconfigjson by server, or {}.
 local function stored_auths(obj)
-  local data = obj and obj.data and obj.data[".dockerconfigjson"]
-  local doc = data and json.decode(base64.decode(log.secret(data)) or "")
-  local auths = type(doc) == "table" and type(doc.auths) == "table" and doc.auths or {}
-  for _, a in pairs(auths) do
-    if type(a) == "table" and type(a.password) == "string" then log.secret(a.password) end
-  end
-  return auths
+  local auths = obj and obj.data and dockerconfigjson.decode(obj.data[".dockerconfigjson"])
+  return auths or {}
 end
 
 -- Why Secret s (a plan entry) needs its minted credentials minted again,
@@ -173,8 +109,8 @@ function rotation.kept(obj, why, now)
   local expires = rotation.expires_at(obj)
   local msg = "refresh failed (" .. why .. "); "
   if not expires then return msg .. "the Secret in the cluster is kept" end
-  if expires >= now then return msg .. "the current credential expires in " .. rotation.format_duration(expires - now) end
-  return msg .. "the current credential expired " .. rotation.format_duration(now - expires) .. " ago"
+  if expires >= now then return msg .. "the current credential expires in " .. time.format_duration(expires - now) end
+  return msg .. "the current credential expired " .. time.format_duration(now - expires) .. " ago"
 end
 
 return rotation

@@ -3,7 +3,7 @@
 -- resourceVersion, never deleted and recreated: pods and kubelets that
 -- reference it must never see it missing.
 local base64 = require "base64"
-local dockerconfig = require "xcsreg.dockerconfig"
+local dockerconfig = require "xcsreg.dockerconfigjson"
 local k8s = require "k8s"
 local log = require "log"
 
@@ -15,7 +15,7 @@ secrets.MANAGED_BY = "app.kubernetes.io/managed-by"
 -- How many times a write that lost a race (409) is tried again from a fresh read.
 local ATTEMPTS = 5
 
--- The Secret for `registries` (see xcsreg.dockerconfig), with the label that
+-- The Secret for `registries` (see xcsreg.dockerconfigjson), with the label that
 -- marks it as xcsreg's. namespace may be nil (the printed form leaves it out).
 function secrets.desired(name, namespace, registries)
   local data = log.secret(base64.encode(dockerconfig.encode(registries)))

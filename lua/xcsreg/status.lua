@@ -6,7 +6,8 @@
 -- status.namespace(client, ns, want, ctx) gathers one namespace's report;
 -- status.text and status.document render reports. Every problem found is a
 -- line in report.problems, so a caller's exit code is `#problems > 0`.
-local base64 = require "base64"
+local time = require "xcsreg.time"
+local dockerconfigjson = require "xcsreg.dockerconfigjson"
 local json = require "json"
 local k8s = require "k8s"
 local log = require "log"
@@ -27,19 +28,10 @@ status.PERMISSIONS = "secrets get, list; serviceaccounts get; pods list"
 -- The registry servers of a dockerconfigjson Secret (the keys of its
 -- "auths"; the credentials are only kept out of any log), sorted | nil, message.
 function status.registries(obj)
-  local data = obj.data and obj.data[".dockerconfigjson"]
-  if type(data) ~= "string" then return nil, "has no .dockerconfigjson" end
-  local text = base64.decode(log.secret(data))
-  if not text then return nil, ".dockerconfigjson is not base64" end
-  local doc = json.decode(text)
-  if type(doc) ~= "table" or json.kind(doc.auths) ~= "object" then
-    return nil, ".dockerconfigjson is not a docker config with \"auths\""
-  end
+  local auths, err = dockerconfigjson.decode(obj.data and obj.data[".dockerconfigjson"])
+  if not auths then return nil, err end
   local servers = {}
-  for server, a in pairs(doc.auths) do
-    servers[#servers + 1] = server
-    if type(a) == "table" and type(a.password) == "string" then log.secret(a.password) end
-  end
+  for server in pairs(auths) do servers[#servers + 1] = server end
   table.sort(servers)
   return servers
 end
@@ -105,7 +97,7 @@ end
 local function judge_expiry(entry, annotations, ctx, problem)
   local rotated_text, rotated = annotations[rotation.ROTATED_AT], nil
   if rotated_text then
-    rotated = rotation.parse_time(rotated_text)
+    rotated = time.parse(rotated_text)
     entry.rotated_at = rotated and rotated_text
     if not rotated then problem("invalid annotation " .. rotation.ROTATED_AT .. ": " .. rotated_text, "invalid") end
   end
@@ -114,7 +106,7 @@ local function judge_expiry(entry, annotations, ctx, problem)
     entry.expiry = "no expiry known"
     return
   end
-  local t = rotation.parse_time(expires)
+  local t = time.parse(expires)
   if not t then
     entry.expiry = "no expiry known"
     problem("invalid annotation " .. rotation.EXPIRES_AT .. ": " .. expires, "invalid")
@@ -123,12 +115,12 @@ local function judge_expiry(entry, annotations, ctx, problem)
   entry.expires_at, entry.expires_in = expires, t - ctx.now
   entry.warn_within = status.warn_within(rotated, t, ctx)
   if t <= ctx.now then
-    entry.expiry = "expired " .. rotation.format_duration(ctx.now - t) .. " ago"
+    entry.expiry = "expired " .. time.format_duration(ctx.now - t) .. " ago"
     problem("expired", "expired", entry.expiry)
   else
-    entry.expiry = "expires in " .. rotation.format_duration(t - ctx.now)
+    entry.expiry = "expires in " .. time.format_duration(t - ctx.now)
     if t - ctx.now <= entry.warn_within then
-      local within = ctx.warn_text or rotation.format_duration(entry.warn_within)
+      local within = ctx.warn_text or time.format_duration(entry.warn_within)
       problem("expires within " .. within, "expiring", entry.expiry .. " (within " .. within .. ")")
     end
   end
@@ -436,7 +428,7 @@ function status.document(reports, ctx)
   local problems = status.problems(reports)
   return {
     apiVersion = "xcsreg.io/v1", kind = "Status",
-    time = rotation.format_time(ctx.now), warnWithinSeconds = ctx.warn_within or json.null,
+    time = time.format(ctx.now), warnWithinSeconds = ctx.warn_within or json.null,
     ok = #problems == 0, problems = array(problems), namespaces = array(namespaces),
   }
 end

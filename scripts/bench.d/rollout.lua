@@ -6,7 +6,7 @@
 -- reads as setup.lua with cluster-wide list rights: two LISTs, then only
 -- the writes that change something, namespaces concurrently.
 local base64 = require "base64"
-local dockerconfig = require "xcsreg.dockerconfig"
+local dockerconfig = require "xcsreg.dockerconfigjson"
 local k8s = require "k8s"
 
 local kubeconfig, n, m, concurrency = arg[1], tonumber(arg[2]), tonumber(arg[3]), tonumber(arg[4] or 8)

@@ -1,11 +1,11 @@
--- Fuzz target: the docker config.json reader (xcsreg.sources.dockerconfig),
+-- Fuzz target: the docker config.json reader (xcsreg.sources.docker_config),
 -- that is the .dockerconfigjson format: {"auths": {SERVER: {auth, username,
 -- password, ...}}, "credHelpers": ..., "credsStore": ...} (see fuzz_lua.c).
 -- Input: byte 1 picks the server asked for, the rest is the file.
 -- Promised: never raises; returns {username = string, password = non-empty
 -- string, source = "docker_config"}, or nil and a message that starts with
 -- "docker_config: ". No credential helper can run: PATH is unset in ctx.
-local dockerconfig = require "xcsreg.sources.dockerconfig"
+local dockerconfig = require "xcsreg.sources.docker_config"
 
 local servers = { "ghcr.io", "https://index.docker.io/v1/", "docker.io", "registry.example.com:5000",
   "http://localhost:5000/v2/", "https://Registry.Example.COM/path" }

@@ -6,6 +6,7 @@
 -- that fails leaves its Secret uncreated and the others done.
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 package.path = dir .. "/setupfixtures/?.lua;" .. package.path
+local time = require "xcsreg.time"
 local t = require "test"
 local base64 = require "base64"
 local lib = require "setuplib"
@@ -50,9 +51,9 @@ local status, out, err = at(0)
 t.eq({ status, out, err }, { 1, "secret/static configured\nsecret/helper created\nserviceaccount/default configured\n",
   missing_err }, "t0: static rewritten, helper created, the failing helper reported, exit 1")
 t.eq(lib.get("Secret", "a1", "static").metadata.annotations, { ["team.example/owner"] = "ops",
-  ["xcsreg.io/rotated-at"] = rotation.format_time(T0) }, "static: rotated-at set, the stale expires-at gone, "
+  ["xcsreg.io/rotated-at"] = time.format(T0) }, "static: rotated-at set, the stale expires-at gone, "
   .. "another annotation kept")
-t.eq(lib.get("Secret", "a1", "helper").metadata.annotations, { ["xcsreg.io/rotated-at"] = rotation.format_time(T0) },
+t.eq(lib.get("Secret", "a1", "helper").metadata.annotations, { ["xcsreg.io/rotated-at"] = time.format(T0) },
   "helper: rotated-at, no expires-at (the helper tells none)")
 t.eq(lib.get("Secret", "a1", "missing"), nil, "no Secret for the failing helper")
 t.eq(lib.pull_secrets("a1", "default"), { "static", "helper" }, "default lists the two Secrets made")
@@ -73,7 +74,7 @@ status, out = at(120)
 t.eq({ status, out }, { 1, "secret/static configured\nsecret/helper unchanged\nserviceaccount/default unchanged\n" },
   "a new static password: configured")
 t.eq(lib.get("Secret", "a1", "static").metadata.annotations, { ["team.example/owner"] = "ops",
-  ["xcsreg.io/rotated-at"] = rotation.format_time(T0 + 120) }, "rotated-at moved with the write")
+  ["xcsreg.io/rotated-at"] = time.format(T0 + 120) }, "rotated-at moved with the write")
 t.eq(lib.get("Secret", "a1", "helper"), helper_before, "the helper's Secret untouched")
 
 return t.done()

@@ -6,6 +6,7 @@
 -- the Secret as it was, and the metrics file of each.
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 package.path = dir .. "/setupfixtures/?.lua;" .. package.path
+local time = require "xcsreg.time"
 local t = require "test"
 local base64 = require "base64"
 local http = require "http"
@@ -93,13 +94,13 @@ t.eq({ status, out, err }, { 0, each("secret/ecr created", "serviceaccount/defau
   "t0: created in the three namespaces")
 t.eq(mints(), 1, "t0: exactly one GetAuthorizationToken for three namespaces")
 local first = secret("r1")
-local expires_at = rotation.parse_time(first.metadata.annotations["xcsreg.io/expires-at"])
+local expires_at = time.parse(first.metadata.annotations["xcsreg.io/expires-at"])
 t.ok(expires_at and expires_at >= T0 + 43200 and expires_at < T0 + 43200 + 60,
   "expires-at is the token's expiresAt, 12 hours on", tostring(expires_at))
 for _, ns in ipairs(NAMESPACES) do
   local s = secret(ns)
-  t.eq(s.metadata.annotations, { ["xcsreg.io/rotated-at"] = rotation.format_time(T0),
-    ["xcsreg.io/expires-at"] = rotation.format_time(expires_at) }, ns .. ": rotated-at (XCSREG_NOW) and expires-at")
+  t.eq(s.metadata.annotations, { ["xcsreg.io/rotated-at"] = time.format(T0),
+    ["xcsreg.io/expires-at"] = time.format(expires_at) }, ns .. ": rotated-at (XCSREG_NOW) and expires-at")
   t.ok(password(s):match("^AWS:fake%-ecr%-password%-%d+$") and password(s) == password(first),
     ns .. ": the one minted credential, user AWS")
   t.eq(lib.pull_secrets(ns, "default"), { "ecr" }, ns .. ": default lists it")
@@ -122,7 +123,7 @@ lib.clear_log()
 status, out, err = at(7 * 3600)
 t.eq({ status, out }, { 1, "" }, "t0+7h, ECR down: exit 1, nothing done")
 t.eq(err, errors("refresh failed (ecr: AWS error (ServerException): simulated outage [credentials from the "
-  .. "environment]); the current credential expires in " .. rotation.format_duration(expires_at - T0 - 7 * 3600)),
+  .. "environment]); the current credential expires in " .. time.format_duration(expires_at - T0 - 7 * 3600)),
   "the error says when the current credential expires")
 t.ok(err:find("the current credential expires in 5h", 1, true) ~= nil, "... in 5 hours", err)
 t.eq(mints(), 2, "one failed mint for the three namespaces")
@@ -140,9 +141,9 @@ local rotated = secret("r1")
 t.eq(rotated.metadata.uid, first.metadata.uid, "the same object (uid)")
 t.ok(rotated.metadata.resourceVersion ~= first.metadata.resourceVersion, "a new resourceVersion")
 t.ok(password(rotated) ~= password(first), "a new credential")
-t.eq(rotated.metadata.annotations["xcsreg.io/rotated-at"], rotation.format_time(T0 + 7 * 3600), "rotated-at: t0+7h")
+t.eq(rotated.metadata.annotations["xcsreg.io/rotated-at"], time.format(T0 + 7 * 3600), "rotated-at: t0+7h")
 t.eq(lib.methods(lib.log()), "GET GET PUT PUT PUT", "the two LISTs, then a PUT a Secret, no delete")
-local new_expiry = rotation.parse_time(rotated.metadata.annotations["xcsreg.io/expires-at"])
+local new_expiry = time.parse(rotated.metadata.annotations["xcsreg.io/expires-at"])
 t.eq(read(prom), metrics(T0 + 7 * 3600, 1, new_expiry), "the metrics: the new expiry")
 
 -- ---- --force-rotate: minted although not due ----

@@ -4,7 +4,7 @@ local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 package.path = dir .. "/setupfixtures/?.lua;" .. package.path
 local t = require "test"
 local base64 = require "base64"
-local dockerconfig = require "xcsreg.dockerconfig"
+local dockerconfig = require "xcsreg.dockerconfigjson"
 local lib = require "setuplib"
 
 local N, SECRETS = 10, { "ghcr", "harbor", "internal" }

@@ -4,6 +4,7 @@
 -- codes for monitoring, JSON output; only reads.
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 package.path = dir .. "/setupfixtures/?.lua;" .. package.path
+local time = require "xcsreg.time"
 local t = require "test"
 local json = require "json"
 local proc = require "proc"
@@ -40,7 +41,7 @@ local st = lib.setup({ "--config", site }, { env = { PW = PW, XCSREG_NOW = tostr
 t.eq(st, 0, "setup.lua prepared the namespace")
 local code, out, err = status({ "--config", site })
 t.eq(code, 0, "all is well: exit 0 " .. err)
-t.ok(out:find("\napps       good    good.example.test   " .. rotation.format_time(T0 - 3600) .. "  no expiry known  ok\n", 1, true)
+t.ok(out:find("\napps       good    good.example.test   " .. time.format(T0 - 3600) .. "  no expiry known  ok\n", 1, true)
   ~= nil, "a healthy Secret: its registry and when it was rotated", out)
 t.ok(out:find("all well (2 Secrets in 1 namespace)", 1, true) ~= nil, "and says all is well")
 
@@ -60,12 +61,12 @@ local function seed_secret(name, annotations)
 end
 -- 12-hour tokens, as ECR's: one renewed 7 hours ago, one 11 hours ago (its
 -- renewal is overdue), one 13 hours ago
-seed_secret("fresh", { ["xcsreg.io/rotated-at"] = rotation.format_time(T0 - 7 * 3600),
-                       ["xcsreg.io/expires-at"] = rotation.format_time(T0 + 5 * 3600) })
-seed_secret("soon", { ["xcsreg.io/rotated-at"] = rotation.format_time(T0 - 11 * 3600),
-                      ["xcsreg.io/expires-at"] = rotation.format_time(T0 + 3600) })
-seed_secret("old", { ["xcsreg.io/rotated-at"] = rotation.format_time(T0 - 13 * 3600),
-                     ["xcsreg.io/expires-at"] = rotation.format_time(T0 - 20 * 60) })
+seed_secret("fresh", { ["xcsreg.io/rotated-at"] = time.format(T0 - 7 * 3600),
+                       ["xcsreg.io/expires-at"] = time.format(T0 + 5 * 3600) })
+seed_secret("soon", { ["xcsreg.io/rotated-at"] = time.format(T0 - 11 * 3600),
+                      ["xcsreg.io/expires-at"] = time.format(T0 + 3600) })
+seed_secret("old", { ["xcsreg.io/rotated-at"] = time.format(T0 - 13 * 3600),
+                     ["xcsreg.io/expires-at"] = time.format(T0 - 20 * 60) })
 local third = lib.get("Secret", "apps", "third")
 proc.run { argv = { "kubectl", "--kubeconfig", simctl.dir .. "/token.kubeconfig", "--cache-dir", lib.tmp .. "/kc",
                     "delete", "secret", "third", "-n", "apps" } }

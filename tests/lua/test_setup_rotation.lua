@@ -1,6 +1,7 @@
 -- xcsreg.rotation (when minted credentials are due, the annotations, the
 -- messages), xcsreg.runlock and xcsreg.metrics, with a stand-in ECR source.
 -- needs: none
+local time = require "xcsreg.time"
 local t = require "test"
 local metrics = require "xcsreg.metrics"
 local proc = require "proc"
@@ -14,26 +15,26 @@ local tmp = os.getenv("XCSREG_TEST_TMP") or "/tmp"
 -- ---- times and durations ----
 for _, epoch in ipairs { 0, 951782400, 951868799, 1700000000, 4107542400, 4107628799 } do
   local text = os.date("!%Y-%m-%dT%H:%M:%SZ", epoch)
-  t.eq({ rotation.format_time(epoch), rotation.parse_time(text) }, { text, epoch }, "RFC 3339 both ways: " .. text)
+  t.eq({ time.format(epoch), time.parse(text) }, { text, epoch }, "RFC 3339 both ways: " .. text)
 end
-t.eq(rotation.parse_time("2024-02-29T12:00:00Z"), 1709208000, "a leap day")
+t.eq(time.parse("2024-02-29T12:00:00Z"), 1709208000, "a leap day")
 for _, bad in ipairs { "2024-02-29 12:00:00Z", "2024-02-29T12:00:00+01:00", "", "x" } do
-  t.eq(rotation.parse_time(bad), nil, "not our format: " .. bad)
+  t.eq(time.parse(bad), nil, "not our format: " .. bad)
 end
-t.eq(rotation.parse_time(nil), nil, "no annotation")
+t.eq(time.parse(nil), nil, "no annotation")
 
 local DURATION = 'must be a whole number of seconds, or a duration like "2h", "90m", "1h30m" or "3d"'
 for _, c in ipairs { { 600, 600 }, { "2h", 7200 }, { "90m", 5400 }, { "1h30m", 5400 }, { "3d", 259200 },
                      { "45s", 45 }, { "1d2h3m4s", 93784 } } do
-  t.eq(rotation.parse_duration(c[1]), c[2], "duration " .. tostring(c[1]))
+  t.eq(time.parse_duration(c[1]), c[2], "duration " .. tostring(c[1]))
 end
 for _, bad in ipairs { "2 hours", "2H", "h", "", "0h", "1.5h", 0, -5, 1.5, true } do
-  t.eq({ rotation.parse_duration(bad) }, { nil, DURATION }, "not a duration: " .. tostring(bad))
+  t.eq({ time.parse_duration(bad) }, { nil, DURATION }, "not a duration: " .. tostring(bad))
 end
-t.eq(rotation.parse_duration(nil), nil, "no duration")
+t.eq(time.parse_duration(nil), nil, "no duration")
 for _, c in ipairs { { 11520, "3h12m" }, { 1200, "20m" }, { 40, "40s" }, { 187200, "2d4h" }, { 18000, "5h0m" },
                      { 0, "0s" } } do
-  t.eq(rotation.format_duration(c[1]), c[2], "format " .. c[1])
+  t.eq(time.format_duration(c[1]), c[2], "format " .. c[1])
 end
 
 -- ---- when minted credentials are due ----

@@ -1,7 +1,7 @@
 -- xcsreg.sources: registry credentials minted at run time, from the key of a
 -- site-file entry that names their source:
 --   credential_helper = "NAME"        docker-credential-NAME (xcsreg.sources.helper)
---   docker_config = "PATH"            a docker config.json (xcsreg.sources.dockerconfig)
+--   docker_config = "PATH"            a docker config.json (xcsreg.sources.docker_config)
 --   ecr = { region=, registry_id= }   AWS ECR GetAuthorizationToken (xcsreg.sources.ecr)
 --   gcp = { service_account= }        the GCE/GKE metadata server (xcsreg.sources.gcp)
 -- sources.get returns { username, password, expires_at (epoch seconds or
@@ -21,7 +21,7 @@ local settings = {
   gcp = { service_account = "string" },
 }
 local modules = {
-  credential_helper = "xcsreg.sources.helper", docker_config = "xcsreg.sources.dockerconfig",
+  credential_helper = "xcsreg.sources.helper", docker_config = "xcsreg.sources.docker_config",
   ecr = "xcsreg.sources.ecr", gcp = "xcsreg.sources.gcp",
 }
 sources.keys = { "credential_helper", "docker_config", "ecr", "gcp" }

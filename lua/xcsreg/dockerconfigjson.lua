@@ -1,5 +1,8 @@
--- xcsreg.dockerconfig: the bytes of a Secret's .dockerconfigjson, identical to
--- what `kubectl create secret docker-registry` writes for the same input.
+-- xcsreg.dockerconfigjson: the codec of a kubernetes.io/dockerconfigjson
+-- Secret's payload. encode writes the bytes `kubectl create secret
+-- docker-registry` writes for the same input; decode reads any such payload
+-- back, as the kubelet would (a docker config.json on disk is
+-- xcsreg.sources.docker_config's).
 --
 -- kubectl marshals a Go struct, so an entry's keys come in struct order
 -- (username, password, email, auth; email left out when empty) while the
@@ -11,15 +14,15 @@ local base64 = require "base64"
 local json = require "json"
 local log = require "log"
 
-local dockerconfig = {}
+local dockerconfigjson = {}
 
 -- base64 (padded) of "user:password", the entry's `auth`.
-function dockerconfig.auth(username, password)
+function dockerconfigjson.auth(username, password)
   return log.secret(base64.encode(username .. ":" .. password))
 end
 
 -- registries: list of { server, username, password, email ("" or nil: none) }.
-function dockerconfig.encode(registries)
+function dockerconfigjson.encode(registries)
   local sorted = table.move(registries, 1, #registries, 1, {})
   -- Lua compares strings with strcoll; the host never calls setlocale, so
   -- the "C" locale is in force and this is byte order, as Go's.
@@ -32,9 +35,31 @@ function dockerconfig.encode(registries)
     log.secret(password:sub(2, -2)) -- as escaped in JSON, which a server may echo
     parts[#parts + 1] = json.encode(r.server) .. ':{"username":' .. json.encode(r.username)
       .. ',"password":' .. password .. email
-      .. ',"auth":' .. json.encode(dockerconfig.auth(r.username, r.password)) .. "}"
+      .. ',"auth":' .. json.encode(dockerconfigjson.auth(r.username, r.password)) .. "}"
   end
   return log.secret('{"auths":{' .. table.concat(parts, ",") .. "}}")
 end
 
-return dockerconfig
+
+-- The "auths" of a Secret's .dockerconfigjson value (base64, as the API
+-- holds it), by registry key, every password registered with log.secret:
+-- auths | nil, message. An entry may be of any shape: judging it is the
+-- caller's business.
+function dockerconfigjson.decode(data)
+  if type(data) ~= "string" then return nil, "has no .dockerconfigjson" end
+  local text = base64.decode(log.secret(data))
+  if not text then return nil, ".dockerconfigjson is not base64" end
+  local doc = json.decode(log.secret(text))
+  if type(doc) ~= "table" or json.kind(doc.auths) ~= "object" then
+    return nil, ".dockerconfigjson is not a docker config with \"auths\""
+  end
+  for _, a in pairs(doc.auths) do
+    if type(a) == "table" then
+      if type(a.password) == "string" then log.secret(a.password) end
+      if type(a.auth) == "string" then log.secret(a.auth) end
+    end
+  end
+  return doc.auths
+end
+
+return dockerconfigjson

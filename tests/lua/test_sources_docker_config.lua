@@ -1,7 +1,7 @@
 -- needs: none
 -- docker_config: a docker config.json's credential for a server, found as docker finds it.
 local t = require "test"
-local dockerconfig = require "xcsreg.sources.dockerconfig"
+local dockerconfig = require "xcsreg.sources.docker_config"
 local base64 = require "base64"
 local json = require "json"
 local log = require "log"

@@ -4,7 +4,7 @@
 -- test passwords are fake and travel in kubectl's argv here only, never in xcsreg's.
 local t = require "test"
 local base64 = require "base64"
-local dockerconfig = require "xcsreg.dockerconfig"
+local dockerconfig = require "xcsreg.dockerconfigjson"
 local json = require "json"
 local proc = require "proc"
 local yaml = require "yaml"

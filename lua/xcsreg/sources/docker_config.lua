@@ -1,4 +1,4 @@
--- xcsreg.sources.dockerconfig: `docker_config = "PATH"`, the credential a
+-- xcsreg.sources.docker_config: `docker_config = "PATH"`, the credential a
 -- docker config.json holds for the entry's server, found as docker finds it:
 -- credHelpers[host], else credsStore (both through the credential helper),
 -- else auths (the exact key, else the key whose host is the same: scheme and
