@@ -714,5 +714,15 @@ int luaopen_proc(lua_State *L)
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 	luaL_newlib(L, proc_funcs);
+	/* proc.EXIT: the host's exit codes, so that scripts and cron agree with it */
+	static const struct { const char *name; int code; } exits[] = {
+	    {"OK", XCS_EXIT_OK}, {"FAILED", XCS_EXIT_FAIL}, {"USAGE", XCS_EXIT_USAGE}, {"LOCKED", XCS_EXIT_LOCKED},
+	};
+	lua_createtable(L, 0, (int)(sizeof exits / sizeof exits[0]));
+	for (size_t i = 0; i < sizeof exits / sizeof exits[0]; i++) {
+		lua_pushinteger(L, exits[i].code);
+		lua_setfield(L, -2, exits[i].name);
+	}
+	lua_setfield(L, -2, "EXIT");
 	return 1;
 }

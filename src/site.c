@@ -14,6 +14,10 @@
  *       bytes of it. When other users may read the file, a warning says so
  *       (as ssh does of private keys), naming it and its mode; the file is
  *       still read (see site_warn_open_file).
+ *   site.where(fn) -> line
+ *       the line where the Lua function fn is defined (nil for a C
+ *       function): a hook that returns garbage is named by where it is,
+ *       without giving scripts the debug library.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -184,9 +188,22 @@ static int site_read_secret(lua_State *L)
 	return 1;
 }
 
+static int site_where(lua_State *L)
+{
+	lua_Debug ar;
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	lua_pushvalue(L, 1);
+	lua_getinfo(L, ">S", &ar);
+	if (ar.linedefined <= 0)
+		return 0;
+	lua_pushinteger(L, ar.linedefined);
+	return 1;
+}
+
 static const luaL_Reg site_funcs[] = {
     {"read_secret", site_read_secret},
     {"run", site_run},
+    {"where", site_where},
     {NULL, NULL},
 };
 

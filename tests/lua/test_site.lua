@@ -87,5 +87,11 @@ t.raises("bad argument #2 to 'site.read_secret' (option 'what' must be a string,
 t.raises("bad argument #2 to 'site.read_secret' (unknown option 'max')", "read_secret: unknown options",
   site.read_secret, path, { max = 1 })
 
+-- ---- site.where ----
+local defined = load("local x = 1\n\nreturn function() end", "=", "t", {})()
+t.eq(site.where(defined), 3, "where: the line a function is defined on")
+t.eq(site.where(print), nil, "where: nil for a C function")
+t.raises("bad argument #1 to 'site.where' (function expected, got number)", "where: a function only", site.where, 1)
+
 assert(os.execute("rm -rf '" .. TMP .. "'"))
 return t.done()
