@@ -42,6 +42,11 @@ function cli.parse(spec, args)
       name = a:sub(2, 2)
       f = find(spec, name, "short")
       if #a > 2 then value = a:sub(3):gsub("^=", "") end
+      -- -vvv is -v -v -v, as kubectl's (pflag's) count flags
+      if f and f.repeated and not f.arg and a:find("^%-" .. name .. "+$") then
+        for _ = 3, #a do set(opts, f, true) end
+        value = nil
+      end
       name = "-" .. name
     else
       positional[#positional + 1] = a

@@ -5,7 +5,9 @@
 --     namespace_selector = "label selector" or nil,
 --     all_namespaces = true or nil, exclude_namespaces = {...} or nil,
 --     service_accounts = {...},
---     secrets = { { name = "ghcr", registries = { {server=, username=, password=, email=}, ... } }, ... } }
+--     secrets = { { name = "ghcr", registries = { {server=, username=, password=, email=}, ... } }, ... },
+--     entries = the registry entries as checked, hooks = the site file's
+--     (xcsreg.hooks; {} from flags), path = the site file (nil from flags) }
 -- A registry whose credential a source mints at run time (xcsreg.sources)
 -- has `source` (its site-file entry) instead of `password`, and may have no
 -- username, and may have refresh_before (seconds). Any registry may have
@@ -13,19 +15,20 @@
 -- is sent to a cluster; every error names the entry and the field (the
 -- flag, for the command line).
 local time = require "xcsreg.time"
+local base64 = require "base64"
 local credentials = require "xcsreg.credentials"
-local rotation = require "xcsreg.rotation"
+local hooks = require "xcsreg.hooks"
+local http = require "http"
+local json = require "json"
+local log = require "log"
 local site = require "site"
 local sources = require "xcsreg.sources"
+local time = require "xcsreg.time"
 
 local config = {}
 
 config.DEFAULT_FILE = "/etc/xcsreg/registries.lua"
 config.DEFAULT_SERVER = "https://index.docker.io/v1/"
--- A site file builds a table with a little code: a few thousand Lua VM
--- instructions for a hundred registries. Past this many it is stuck in a
--- loop (50 million take a fraction of a second), and is stopped.
-config.SITE_FILE_INSTRUCTIONS = 50 * 1000 * 1000
 -- Bytes of a value quoted in a message: a 10 MB name makes no 10 MB message.
 local MAX_QUOTED = 64
 
@@ -128,8 +131,9 @@ local function at(where, msg)
 end
 
 -- Checks one registry entry. `label(field)` is how the user wrote the field
--- (the key, or the flag); `how` says how to give a password.
-local function check_entry(e, label, how)
+-- (the key, or the flag); `how` says how to give a password; with
+-- password_hook, an entry may give none (hooks.password supplies it).
+local function check_entry(e, label, how, password_hook)
   local given = {}
   for _, field in ipairs(sorted_keys(e)) do
     if credentials.sources[field] or minting[field] then given[#given + 1] = field end
@@ -146,17 +150,60 @@ local function check_entry(e, label, how)
     local err = checks[field](e[field])
     if err then return label(field) .. ": " .. err end
   end
-  if #given == 0 then return "missing password: give " .. how end
+  if #given == 0 then
+    if password_hook then return end
+    return "missing password: give " .. how .. ", or a password hook"
+  end
   if minted then return select(2, sources.check(e)) end
   if e.refresh_before ~= nil then
     return "refresh_before: only for a credential minted by " .. table.concat(sources.keys, ", ")
   end
 end
 
+-- The passwords a plan's entries have read, by source: kept beside the
+-- plan, not in it, so that no dump of a plan shows one.
+local password_cache = setmetatable({}, { __mode = "k" })
+
+-- The password of entry e, from the source its key names or from the
+-- password hook, read once a run however many namespaces use it: password
+-- | nil, message. A hook's error names the hook; the others the key.
+local function read_password(plan, e, where, label)
+  local key, value, id
+  for k in pairs(credentials.sources) do
+    if e[k] ~= nil then key, value = k, e[k] end
+  end
+  if key then
+    id = key .. "\0" .. (type(value) == "table" and table.concat(value, "\0") or tostring(value))
+  else
+    id = "hook\0" .. e.secret .. "\0" .. e.server .. "\0" .. tostring(e.username)
+  end
+  local cache = password_cache[plan]
+  if cache[id] then return table.unpack(cache[id]) end
+  local password, err
+  if key then
+    password, err = credentials.read(key, value)
+    if not password then err = at(where, label(key) .. ": " .. err) end
+  else
+    local ok, got = hooks.call(plan, "password", hooks.copy(e))
+    if not ok then
+      err = got
+    elseif type(got) ~= "string" or got == "" then
+      err = hooks.returned(plan, "password", string.format("%s for %s, not a non-empty string",
+        got == "" and "an empty string" or "a " .. type(got), where or e.secret))
+    elseif #got > credentials.MAX_PASSWORD_BYTES then
+      err = hooks.returned(plan, "password", string.format("a password larger than %d bytes", credentials.MAX_PASSWORD_BYTES))
+    else
+      password = log.secret(got)
+    end
+  end
+  cache[id] = { password, err }
+  return password, err
+end
+
 -- Groups entries into Secrets (in order of first appearance) and reads every
 -- password, unless read is false. `where(i)` names entry i for messages (or
 -- nil), `label` as above.
-local function build_secrets(entries, where, label, read)
+local function build_secrets(plan, entries, where, label, read)
   local secrets, by_name, first = {}, {}, {}
   for i, e in ipairs(entries) do
     local s = by_name[e.secret]
@@ -178,13 +225,9 @@ local function build_secrets(entries, where, label, read)
     if sources.kind(e) then
       r.source = e -- minted when the Secret is written (xcsreg.rotation)
     elseif read ~= false then
-      local key
-      for k in pairs(credentials.sources) do
-        if e[k] ~= nil then key = k end
-      end
       local err
-      r.password, err = credentials.read(key, e[key])
-      if not r.password then return nil, at(where(i), label(key) .. ": " .. err) end
+      r.password, err = read_password(plan, e, where(i), label)
+      if not r.password then return nil, err end
     end
     table.insert(by_name[e.secret].registries, r)
   end
@@ -199,10 +242,24 @@ local function sandbox()
     for k, v in pairs(lib) do c[k] = v end
     return c
   end
+  -- What hooks need to reach a secret store or a webhook. An environment
+  -- variable read here is taken to hold a secret (a store's token).
+  local xcsreg = {
+    http = { request = http.request },
+    json = { encode = json.encode, decode = json.decode, null = json.null },
+    base64 = { encode = base64.encode, decode = base64.decode },
+    log = { info = log.info, warn = log.warn },
+    secret_env = function(name)
+      local v = os.getenv(tostring(name))
+      return v and log.secret(v)
+    end,
+  }
   return {
     ipairs = ipairs, pairs = pairs, next = next, select = select, type = type,
     tostring = tostring, tonumber = tonumber, error = error, assert = assert,
-    string = copy(string), table = copy(table), math = copy(math), utf8 = copy(utf8),
+    pcall = pcall, rawequal = rawequal, rawget = rawget, rawlen = rawlen, setmetatable = setmetatable,
+    getmetatable = getmetatable,
+    string = copy(string), table = copy(table), math = copy(math), utf8 = copy(utf8), xcsreg = xcsreg,
   }
 end
 
@@ -300,8 +357,29 @@ local function check_selection(t, plan)
   end
 end
 
-local TOP_KEYS = { all_namespaces = true, exclude_namespaces = true, namespace_selector = true, namespaces = true,
-                   registries = true, service_accounts = true }
+local function label_of_key(field) return field end
+
+-- Checks the registry entries of a site file (or of a hook): the first
+-- error, naming the entry (where(i)) and the field, or nil.
+local function check_entries(plan, entries, where)
+  for i, e in ipairs(entries) do
+    if type(e) ~= "table" then return where(i) .. ": must be a table, not " .. type(e) end
+    for _, k in ipairs(sorted_keys(e)) do
+      if not file_keys[k] then return string.format("%s: unknown key %s", where(i), quote(k)) end
+    end
+    local err = check_entry(e, label_of_key, "one of password_env, password_file, password_command, or a "
+      .. "credential source: " .. table.concat(sources.keys, ", "), plan.hooks.password ~= nil)
+    if err then return where(i) .. ": " .. err end
+  end
+  for k in pairs(entries) do
+    if math.type(k) ~= "integer" or k < 1 or k > #entries then
+      return where(1):gsub("%[1%]", "") .. ": must be a list of entries, not a table with key " .. quote(tostring(k))
+    end
+  end
+end
+
+local TOP_KEYS = { all_namespaces = true, exclude_namespaces = true, hooks = true, namespace_selector = true,
+                   namespaces = true, registries = true, service_accounts = true }
 
 -- Loads and checks a site file. Returns the plan | nil, message.
 -- opts.credentials = false: leave the passwords unread (for reports).
@@ -317,7 +395,7 @@ function config.load_file(path, opts)
   text = text:gsub("^\239\187\191", ""):gsub("^#[^\n]*", "")
   local chunk, err = load(text, "=", "t", sandbox())
   local ok, t = chunk ~= nil, err
-  if ok then ok, t = site.run(chunk, { instructions = config.SITE_FILE_INSTRUCTIONS }) end
+  if ok then ok, t = site.run(chunk, { instructions = hooks.INSTRUCTIONS }) end
   if not ok then
     if type(t) ~= "string" then return nil, string.format("%s: raised a %s, not an error message", path, type(t)) end
     return nil, path .. (t:find("^:%d+:") and "" or ": ") .. t
@@ -328,8 +406,14 @@ function config.load_file(path, opts)
       return nil, string.format("%s: unknown key %s (known: %s)", path, quote(k), table.concat(sorted_keys(TOP_KEYS), ", "))
     end
   end
-  local plan = { service_accounts = t.service_accounts or { "default" } }
-  err = check_selection(t, plan) or check_names(plan.service_accounts, "service_accounts", check_sa)
+  local plan = { service_accounts = t.service_accounts or { "default" }, path = path }
+  password_cache[plan] = {}
+  plan.hooks, err = hooks.check(t.hooks)
+  err = err or check_selection(t, plan) or check_names(plan.service_accounts, "service_accounts", check_sa)
+  if not err and plan.hooks.namespaces and (plan.namespaces or plan.namespace_selector or plan.all_namespaces) then
+    err = "hooks.namespaces and " .. (plan.namespaces and "namespaces" or plan.namespace_selector
+      and "namespace_selector" or "all_namespaces") .. " both given: give only one"
+  end
   if err then return nil, path .. ": " .. err end
   local entries = t.registries
   if type(entries) ~= "table" or #entries == 0 then
@@ -342,19 +426,35 @@ function config.load_file(path, opts)
     end
     return string.format("%s: registries[%d]", path, i)
   end
-  local function label(field) return field end
-  for i, e in ipairs(entries) do
-    if type(e) ~= "table" then return nil, where(i) .. ": must be a table, not " .. type(e) end
-    for _, k in ipairs(sorted_keys(e)) do
-      if not file_keys[k] then return nil, string.format("%s: unknown key %s", where(i), quote(k)) end
-    end
-    err = check_entry(e, label, "one of password_env, password_file, password_command, or a credential source: "
-      .. table.concat(sources.keys, ", "))
-    if err then return nil, where(i) .. ": " .. err end
-  end
-  plan.secrets, err = build_secrets(entries, where, label, not (opts and opts.credentials == false))
+  err = check_entries(plan, entries, where)
+  if err then return nil, err end
+  plan.entries, plan.read = entries, not (opts and opts.credentials == false)
+  plan.secrets, err = build_secrets(plan, entries, where, label_of_key, plan.read)
   if not plan.secrets then return nil, err end
   return plan
+end
+
+-- The Secrets of namespace ns: the plan's, or those of the entries that
+-- hooks.registries returns for ns (given a copy of the site file's; checked
+-- as those are; their passwords read once a run): secrets | nil, message.
+function config.secrets_for(plan, ns, cluster)
+  if not (plan.hooks and plan.hooks.registries) then return plan.secrets end
+  local ok, entries = hooks.call(plan, "registries", ns, hooks.copy(plan.entries), cluster)
+  if not ok then return nil, entries end
+  local function where(i)
+    return string.format("%s: namespace %s: registries[%d]", hooks.prefix(plan, "registries"), ns, i)
+  end
+  if type(entries) ~= "table" then
+    return nil, hooks.returned(plan, "registries", string.format("a %s for namespace %s, not a list of registry "
+      .. "entries", type(entries), ns))
+  end
+  if #entries == 0 then return {} end
+  local err = check_entries(plan, entries, where)
+  if err then return nil, err end
+  local secrets
+  secrets, err = build_secrets(plan, entries, where, label_of_key, plan.read)
+  if not secrets then return nil, err end
+  return secrets
 end
 
 -- The flags of the one-registry form, and the entry key each sets.
@@ -380,10 +480,11 @@ function config.from_flags(opts)
   local err = check_entry(e, label,
     "--docker-password-stdin, --docker-password-file FILE or --docker-password-env VAR")
   if err then return nil, err end
-  local secrets
-  secrets, err = build_secrets({ e }, function() end, label)
-  if not secrets then return nil, err end
-  return { service_accounts = { "default" }, secrets = secrets }
+  local plan = { service_accounts = { "default" }, hooks = {}, read = true, entries = { e } }
+  password_cache[plan] = {}
+  plan.secrets, err = build_secrets(plan, { e }, function() end, label, true)
+  if not plan.secrets then return nil, err end
+  return plan
 end
 
 -- Applies -n and --service-account (they override the file, its
@@ -393,6 +494,7 @@ function config.override(plan, namespaces, service_accounts)
     local err = check_names(namespaces, "--namespace", config.check_namespace)
     if err then return nil, err end
     plan.namespaces, plan.namespace_selector, plan.all_namespaces, plan.exclude_namespaces = namespaces, nil, nil, nil
+    if plan.hooks then plan.hooks.namespaces = nil end
   end
   if service_accounts then
     local err = check_names(service_accounts, "--service-account", check_sa)

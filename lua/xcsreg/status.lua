@@ -6,14 +6,16 @@
 -- status.namespace(client, ns, want, ctx) gathers one namespace's report;
 -- status.text and status.document render reports. Every problem found is a
 -- line in report.problems, so a caller's exit code is `#problems > 0`.
-local time = require "xcsreg.time"
+local config = require "xcsreg.config"
 local dockerconfigjson = require "xcsreg.dockerconfigjson"
+local hooks = require "xcsreg.hooks"
 local json = require "json"
 local k8s = require "k8s"
 local log = require "log"
 local rotation = require "xcsreg.rotation"
 local secrets = require "xcsreg.secrets"
 local snapshot = require "xcsreg.snapshot"
+local time = require "xcsreg.time"
 
 local status = {}
 
@@ -281,6 +283,46 @@ function status.namespace(client, ns, want, ctx)
     end
   end
   return report
+end
+
+-- What the plan wants of each namespace of list: the ServiceAccounts, and
+-- each Secret's name and registry servers (secrets nil without a site
+-- file), by namespace | nil, message (a hook failed).
+function status.wanted(client, plan, list)
+  local by_ns, cluster = {}, hooks.cluster(client)
+  for _, ns in ipairs(list) do
+    local want = { service_accounts = plan.service_accounts }
+    if plan.secrets then
+      local ns_secrets, err = config.secrets_for(plan, ns, cluster)
+      if not ns_secrets then return nil, err end
+      want.secrets = {}
+      for i, s in ipairs(ns_secrets) do
+        local servers = {}
+        for j, r in ipairs(s.registries) do servers[j] = r.server end
+        want.secrets[i] = { name = s.name, servers = servers }
+      end
+    end
+    by_ns[ns] = want
+  end
+  return by_ns
+end
+
+-- The reports of the namespaces of list, one after the other; an error no
+-- namespace would escape stops the checks (and says which were not made).
+function status.check(client, list, wanted, ctx)
+  local reports = {}
+  for i, ns in ipairs(list) do
+    local report = status.namespace(client, ns, wanted[ns], ctx)
+    reports[#reports + 1] = report
+    for _, e in ipairs(report.errors) do log.error("%s", e) end
+    if report.fatal then
+      if i < #list then
+        log.error("stopped: %d namespace(s) not checked (%s)", #list - i, table.concat(list, ", ", i + 1))
+      end
+      break
+    end
+  end
+  return reports
 end
 
 -- Columns padded to their widest cell, two spaces apart, as kubectl prints.

@@ -62,12 +62,17 @@ status, out, err = setup("--lock", "/nonexistent/xcsreg.lock")
 t.eq({ status, err }, { 2, "error: --lock: cannot open lock file /nonexistent/xcsreg.lock: No such file or directory\n" },
   "a lock file that cannot be made: exit 2")
 t.eq(lib.log(), {}, "still no request")
-t.eq(read(prom), metrics(0), "a failed run (not locked out) writes the metrics: success 0")
+t.eq(read(prom), nil, "an error before the lock is held writes no metrics: they are the holder's to write")
+
 
 status, out = setup("--lock", "none")
 t.eq({ status, out }, { 0, "secret/reg created\nserviceaccount/default configured\n" }, "--lock none: runs regardless")
 t.eq(read(prom), metrics(1), "the metrics of a successful run: no expiry for a static password")
 held:unlock()
+status, out, err = lib.setup({ "-n", "l1", "--lock", lock_path, "--metrics-file", prom,
+  "--config", lib.tmp .. "/no-such-site.lua" }, { env = env })
+t.eq(status, 2, "a site file that cannot be read (read under the lock): exit 2")
+t.eq(read(prom), metrics(0), "a failed run that held the lock writes the metrics: success 0")
 
 -- ---- a run that waits for the holder to finish ----
 proc.run { argv = { "sh", "-c", 'flock -n "$1" sleep 1 >/dev/null 2>&1 & sleep 0.2', "sh", lock_path } }
