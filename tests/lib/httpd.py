@@ -15,6 +15,11 @@ Endpoints (any method):
   /redirect?to=URL      302 to URL (?code=N for another 3xx)
   /basic?user=U&password=P   200 with Basic credentials U:P, else 401
   /headers?NAME=VALUE   response headers from the query, repeats kept
+  /v1/secret/data/PATH  a Vault KV v2 secret (GET reads, POST {"data": {...}}
+                        writes), with X-Vault-Token VAULT_TOKEN; else 403
+                        {"errors": ["permission denied"]}, as Vault answers
+  /hook                 a webhook: POST stores the body (200); GET /hooks
+                        answers the stored bodies as a JSON list
 """
 import argparse
 import base64
@@ -28,6 +33,12 @@ import sys
 import threading
 import time
 import urllib.parse
+
+# The token of the /v1/secret/ store (tests/lib/secrets.txt lists it).
+VAULT_TOKEN = "hvs.xcsreg-test-vault-token-7c1f"
+vault = {}
+hook_bodies = []
+store_lock = threading.Lock()
 
 conn_ids = itertools.count(1)
 conn_ids_lock = threading.Lock()
@@ -127,6 +138,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send(401, b"unauthorized\n", [("WWW-Authenticate", 'Basic realm="xcsreg-test"')])
         elif path == "/headers":
             self.send(200, b"ok\n", urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        elif path.startswith("/v1/secret/data/"):
+            key = path[len("/v1/secret/data/"):]
+            if self.headers.get("X-Vault-Token") != VAULT_TOKEN:
+                self.send(403, b'{"errors":["permission denied"]}', content_type="application/json")
+            elif self.command in ("POST", "PUT"):
+                with store_lock:
+                    vault[key] = json.loads(body)["data"]
+                self.send(200, b'{"data":{"version":1}}', content_type="application/json")
+            elif key in vault:
+                doc = {"data": {"data": vault[key], "metadata": {"version": 1}}}
+                self.send(200, json.dumps(doc).encode(), content_type="application/json")
+            else:
+                self.send(404, b'{"errors":[]}', content_type="application/json")
+        elif path == "/hook" and self.command == "POST":
+            with store_lock:
+                hook_bodies.append(body.decode())
+            self.send(200, b"ok\n")
+        elif path == "/hooks":
+            with store_lock:
+                doc = json.dumps(hook_bodies)
+            self.send(200, doc.encode(), content_type="application/json")
         else:
             self.send(404, b"not found\n")
 
