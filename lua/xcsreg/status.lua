@@ -326,10 +326,25 @@ function status.check(client, list, wanted, ctx)
 end
 
 -- Columns padded to their widest cell, two spaces apart, as kubectl prints.
+-- Text from the cluster (annotations, pod messages, server errors) made
+-- safe for a terminal: each control character as \xNN, so that no escape
+-- sequence in an annotation reaches the admin's terminal. `keep` spares
+-- the newlines of our own layout. JSON output stays exact.
+local function printable(text, keep_newlines)
+  local function escape(c) return string.format("\\x%02x", c:byte()) end
+  if keep_newlines then return (text:gsub("[%z\1-\9\11-\31\127]", escape)) end
+  return (text:gsub("%c", escape))
+end
+status.printable = printable
+
 local function table_text(rows)
   local widths = {}
   for _, row in ipairs(rows) do
-    for i, cell in ipairs(row) do widths[i] = math.max(widths[i] or 0, utf8.len(cell) or #cell) end
+    for i, cell in ipairs(row) do
+      cell = printable(cell)
+      row[i] = cell
+      widths[i] = math.max(widths[i] or 0, utf8.len(cell) or #cell)
+    end
   end
   local lines = {}
   for _, row in ipairs(rows) do
@@ -431,7 +446,7 @@ function status.text(reports, quiet)
     end
     out[#out + 1] = (#out > 0 and "\n" or "") .. summary .. "\n"
   end
-  return table.concat(out)
+  return printable(table.concat(out), true)
 end
 
 local function array(t) return json.array(t or {}) end

@@ -134,4 +134,27 @@ code, out, err = status({ "-n", "apps" }, { kubeconfig = "alice.kubeconfig" })
 t.eq(code, 1, "without read rights: exit 1")
 t.ok(err:find("status.lua needs, in namespace apps: secrets get, list; serviceaccounts get; pods list", 1, true) ~= nil,
   "and the message says which rights", err)
+
+-- Text from the cluster never drives the terminal (#12 item 18): control
+-- characters in an annotation or a pod's message are shown as \xNN; JSON
+-- keeps them exact.
+simctl.reset()
+simctl.namespace("esc")
+local ESC_TITLE = "\27]0;owned\7\27[2J"
+simctl.seed { apiVersion = "v1", kind = "Secret", type = "kubernetes.io/dockerconfigjson",
+  metadata = { name = "evil", namespace = "esc", annotations = { ["xcsreg.io/rotated-at"] = "x" .. ESC_TITLE },
+               labels = { ["app.kubernetes.io/managed-by"] = "xcsreg" } },
+  data = { [".dockerconfigjson"] = "eyJhdXRocyI6e319" } }
+simctl.seed { apiVersion = "v1", kind = "Pod", metadata = { name = "p", namespace = "esc" },
+  spec = { containers = { { name = "c", image = "reg.example.test/a:1" } } },
+  status = { phase = "Pending", containerStatuses = { { name = "c", image = "reg.example.test/a:1",
+    ready = false, restartCount = 0,
+    state = { waiting = { reason = "ErrImagePull", message = "denied" .. ESC_TITLE } } } } } }
+code, out = status({ "-n", "esc" })
+t.eq(out:find("[%z\1-\9\11-\31\127]"), nil, "status text: no control character from the cluster reaches the terminal")
+t.ok(out:find("denied\\x1b]0;owned\\x07\\x1b[2J", 1, true) ~= nil, "... a pod message's escapes shown as \\xNN", out)
+code, out = status({ "-n", "esc", "-o", "json" })
+doc = json.decode(out)
+t.eq(doc and doc.namespaces[1].stuckPods[1].message, "denied" .. ESC_TITLE, "-o json: the message exact")
+
 return t.done()
