@@ -267,7 +267,14 @@ function reconcile.all(client, list, prepared, plan, work, run)
   client:map(order, function(i)
     local report = { lines = {}, expiries = {}, events = {}, skipped = stop }
     if not stop then
-      local ok, fatal = reconcile.namespace(client, list[i], prepared[list[i]], plan, work, report)
+      -- An answer of a shape nothing checked for must fail its namespace,
+      -- not the run: the others are still tried.
+      local called, ok, fatal = pcall(reconcile.namespace, client, list[i], prepared[list[i]], plan, work, report)
+      if not called then
+        report.lines[#report.lines + 1] = { error = string.format("namespace %s: stopped by an unexpected "
+          .. "answer from the API server: %s", list[i], tostring(ok)) }
+        ok, fatal = false, false
+      end
       if not ok then failed = failed + 1 end
       stop = stop or fatal
     end

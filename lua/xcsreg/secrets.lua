@@ -6,6 +6,7 @@ local base64 = require "base64"
 local dockerconfig = require "xcsreg.dockerconfigjson"
 local k8s = require "k8s"
 local log = require "log"
+local objects = require "xcsreg.objects"
 
 local secrets = {}
 
@@ -46,11 +47,24 @@ function secrets.same_content(obj, want)
   return true
 end
 
+-- A Secret as the API answered it, checked (xcsreg.objects), its null
+-- data as none | nil, message.
+function secrets.checked(obj)
+  local what = "secret/" .. tostring(type(obj) == "table" and type(obj.metadata) == "table" and obj.metadata.name)
+  local ok, err = objects.check(obj, what)
+  if not ok then return nil, err end
+  local data
+  data, err = objects.map(obj, "data", what)
+  if not data then return nil, err end
+  obj.data = next(data) ~= nil and data or nil
+  return obj
+end
+
 -- Secret `name` of namespace ns as stored, false when there is none, or nil
 -- and an error.
 function secrets.read(client, ns, name)
   local obj, err = client:get(k8s.path("/api/v1/namespaces/%s/secrets/%s", ns, name))
-  if obj then return obj end
+  if obj then return secrets.checked(obj) end
   if err.code == 404 then return false end
   return nil, err
 end

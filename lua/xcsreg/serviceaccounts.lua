@@ -5,6 +5,7 @@
 -- the server answers 409 and we read again.
 local k8s = require "k8s"
 local log = require "log"
+local objects = require "xcsreg.objects"
 local proc = require "proc"
 
 local serviceaccounts = {}
@@ -32,6 +33,25 @@ local function get(client, ns, name, path)
     .. "existing ServiceAccounts only; create it first", name, ns)
 end
 
+-- A write the server answered 2xx for may still not be in effect (a
+-- mutating webhook, a proxy that answers for the server): the answer is the
+-- object as stored, so it must list every entry sent. Returns "configured"
+-- | nil, message.
+function serviceaccounts.applied(answer, what, list)
+  local refs = answer and objects.check(answer, what) and objects.list(answer, "imagePullSecrets", what)
+  local listed = {}
+  for _, ref in ipairs(refs or {}) do
+    if type(ref) == "table" then listed[ref.name or false] = true end
+  end
+  for _, ref in ipairs(list) do
+    if not listed[ref.name] then
+      return nil, string.format("the API server accepted the patch of %s, but the ServiceAccount it answered "
+        .. "does not list secret/%s: not applied (a mutating admission webhook?)", what, tostring(ref.name))
+    end
+  end
+  return "configured"
+end
+
 -- Makes ServiceAccount `name` in namespace ns list every Secret name in
 -- `wanted`, after the entries it has (order kept, none dropped, no
 -- duplicates added). opts: dry_run. `stored` is the ServiceAccount as just
@@ -47,8 +67,13 @@ function serviceaccounts.add_pull_secrets(client, ns, name, wanted, opts, stored
       sa, err = get(client, ns, name, path)
       if not sa then return nil, err end
     end
+    local what = "serviceaccount/" .. name
+    local refs
+    sa, err = objects.check(sa, what)
+    if sa then refs, err = objects.list(sa, "imagePullSecrets", what) end
+    if not refs then return nil, err end
     local list, present = {}, {}
-    for i, ref in ipairs(sa.imagePullSecrets or {}) do
+    for i, ref in ipairs(refs) do
       list[i] = ref
       if type(ref) == "table" and ref.name then present[ref.name] = true end
     end
@@ -60,9 +85,15 @@ function serviceaccounts.add_pull_secrets(client, ns, name, wanted, opts, stored
       end
     end
     if #list == old_count then return "unchanged" end
-    local patch = { metadata = { resourceVersion = sa.metadata.resourceVersion }, imagePullSecrets = list }
-    local _, perr = client:patch(path, patch, "merge", { dry_run = opts.dry_run })
-    if not perr then return "configured" end
+    local version = sa.metadata.resourceVersion
+    if type(version) ~= "string" or version == "" then
+      -- without it the patch would replace the list whatever changed since the read
+      return nil, string.format("the API server's answer for %s has no metadata.resourceVersion: not patched, "
+        .. "since a patch without one could drop a pull secret added meanwhile", what)
+    end
+    local patch = { metadata = { resourceVersion = version }, imagePullSecrets = list }
+    local patched, perr = client:patch(path, patch, "merge", { dry_run = opts.dry_run })
+    if not perr then return serviceaccounts.applied(patched, what, list) end
     if perr.code ~= 409 then return nil, perr end
     err = perr
     log.debug("%s: serviceaccount/%s changed since it was read; reading it again", ns, name)
