@@ -30,6 +30,7 @@
 -- is written (result, an observer, runs after the writes it is told of),
 -- with a message naming the file, the line and the hook:
 --   /etc/xcsreg/registries.lua:12: hook namespaces: attempt to index a nil value
+local pager = require "xcsreg.pager"
 local site = require "site"
 
 local hooks = {}
@@ -112,7 +113,7 @@ function hooks.cluster(client)
     namespace = client.namespace,
     server = client.server,
     get = function(path) return answer(client:get(path)) end,
-    list = function(path, query) return answer(client:list(path, query)) end,
+    list = function(path, query) return answer(pager.list(client, path, query)) end,
   }
 end
 

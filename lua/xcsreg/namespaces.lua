@@ -2,6 +2,8 @@
 -- selects them (namespace_selector, all_namespaces) instead of naming them,
 -- so that a namespace created tomorrow is handled by the next cron run.
 local log = require "log"
+local objects = require "xcsreg.objects"
+local pager = require "xcsreg.pager"
 local rbac = require "xcsreg.rbac"
 
 local namespaces = {}
@@ -12,7 +14,7 @@ local namespaces = {}
 -- message (after a 403, with the ClusterRole to grant).
 local function selected(client, plan)
   local selector = plan.namespace_selector
-  local list, err = client:list("/api/v1/namespaces", selector and { labelSelector = selector } or nil)
+  local list, err = pager.list(client, "/api/v1/namespaces", selector and { labelSelector = selector } or nil)
   if not list then
     local msg = "cannot list namespaces: " .. tostring(err)
     if type(err) == "table" and err.code == 403 then
@@ -24,7 +26,9 @@ local function selected(client, plan)
   local excluded = {}
   for _, name in ipairs(plan.exclude_namespaces or {}) do excluded[name] = true end
   local names = {}
-  for _, ns in ipairs(list.items) do
+  local items, ierr = objects.items(list, "LIST /api/v1/namespaces")
+  if not items then return nil, ierr end
+  for _, ns in ipairs(items) do
     local name = ns.metadata.name
     if ns.status and ns.status.phase == "Terminating" then
       log.info("note: namespace %s is being deleted (phase Terminating): skipped", name)

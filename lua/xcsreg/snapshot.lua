@@ -10,6 +10,8 @@
 -- absent, so the create that follows fails with 409 AlreadyExists and
 -- xcsreg.secrets reads it; a write that loses a race reads again.
 local log = require "log"
+local objects = require "xcsreg.objects"
+local pager = require "xcsreg.pager"
 local secrets = require "xcsreg.secrets"
 
 local snapshot = {}
@@ -17,10 +19,17 @@ snapshot.__index = snapshot
 
 -- The items of a LIST by "namespace/name", shaped as a GET returns them
 -- (a LIST leaves out kind and apiVersion), so that they can be written back.
-local function index(list, kind)
+-- A LIST of another shape than the API's is not used: nil, message.
+local function index(list, kind, path)
+  local items, err = objects.items(list, "LIST " .. path, true)
+  if not items then return nil, err end
   local by = {}
-  for _, obj in ipairs(list.items) do
+  for _, obj in ipairs(items) do
     obj.apiVersion, obj.kind = "v1", kind
+    if kind == "Secret" then
+      obj, err = secrets.checked(obj)
+      if not obj then return nil, err end
+    end
     by[obj.metadata.namespace .. "/" .. obj.metadata.name] = obj
   end
   return by
@@ -44,18 +53,22 @@ function snapshot.take(client, service_accounts)
                           query = { fieldSelector = "metadata.name=" .. name } }
   end
   local answers = client:map(reads, function(r)
-    local list, err = client:list(r.path, r.query)
+    local list, err = pager.list(client, r.path, r.query)
     return { list = list, err = err }
   end)
   local snap = setmetatable({ service_accounts = {} }, snapshot)
   for i, r in ipairs(reads) do
     local list, err = answers[i].list, answers[i].err
+    local by
     if list then
-      local by = index(list, r.kind)
+      by, err = index(list, r.kind, r.path)
+      if not by then log.warn("%s: reading them per namespace", err) end
+    end
+    if by then
       if r.name then snap.service_accounts[r.name] = by else snap.secrets = by end
-    elseif snapshot.cluster_wide(err) then
+    elseif not list and snapshot.cluster_wide(err) then
       return nil, err
-    else
+    elseif not list then
       log.debug("cannot list %s across the cluster (%s): reading them per namespace", r.path, tostring(err))
     end
   end

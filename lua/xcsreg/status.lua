@@ -12,6 +12,7 @@ local hooks = require "xcsreg.hooks"
 local json = require "json"
 local k8s = require "k8s"
 local log = require "log"
+local pager = require "xcsreg.pager"
 local rotation = require "xcsreg.rotation"
 local secrets = require "xcsreg.secrets"
 local snapshot = require "xcsreg.snapshot"
@@ -195,7 +196,7 @@ function status.namespace(client, ns, want, ctx)
   end
 
   -- The managed Secrets, found by their label.
-  local list, err = client:list(k8s.path("/api/v1/namespaces/%s/secrets", ns),
+  local list, err = pager.list(client, k8s.path("/api/v1/namespaces/%s/secrets", ns),
     { labelSelector = secrets.MANAGED_BY .. "=xcsreg" })
   if not list then
     api_error(report, ns, SECRETS_LIST, err)
@@ -270,7 +271,7 @@ function status.namespace(client, ns, want, ctx)
   end
 
   -- Pods waiting for an image they cannot pull.
-  local pods, perr = client:list(k8s.path("/api/v1/namespaces/%s/pods", ns))
+  local pods, perr = pager.list(client, k8s.path("/api/v1/namespaces/%s/pods", ns))
   if not pods then
     api_error(report, ns, PODS_LIST, perr)
     return report
@@ -312,7 +313,12 @@ end
 function status.check(client, list, wanted, ctx)
   local reports = {}
   for i, ns in ipairs(list) do
-    local report = status.namespace(client, ns, wanted[ns], ctx)
+    -- an answer of a shape nothing checked for fails its namespace only
+    local called, report = pcall(status.namespace, client, ns, wanted[ns], ctx)
+    if not called then
+      local msg = string.format("%s: stopped by an unexpected answer from the API server: %s", ns, tostring(report))
+      report = { namespace = ns, secrets = {}, service_accounts = {}, pods = {}, errors = { msg }, problems = { msg } }
+    end
     reports[#reports + 1] = report
     for _, e in ipairs(report.errors) do log.error("%s", e) end
     if report.fatal then
@@ -325,7 +331,6 @@ function status.check(client, list, wanted, ctx)
   return reports
 end
 
--- Columns padded to their widest cell, two spaces apart, as kubectl prints.
 -- Text from the cluster (annotations, pod messages, server errors) made
 -- safe for a terminal: each control character as \xNN, so that no escape
 -- sequence in an annotation reaches the admin's terminal. `keep` spares
@@ -337,6 +342,7 @@ local function printable(text, keep_newlines)
 end
 status.printable = printable
 
+-- Columns padded to their widest cell, two spaces apart, as kubectl prints.
 local function table_text(rows)
   local widths = {}
   for _, row in ipairs(rows) do

@@ -446,6 +446,11 @@ class ControlHandler(Handler):
                     return self.reply(404, {"error": "no saved state %r" % body["name"]})
                 api.restore_state(state)
                 return self.reply(200, {"ok": True})
+            if route == ("POST", "/paging"):
+                with sim.lock:
+                    mp = body.get("max_page")
+                    api.max_page = int(mp) if mp else None
+                return self.reply(200, {"max_page": api.max_page})
             if route == ("POST", "/throttle"):
                 with sim.lock:
                     mi = body.get("max_inflight")

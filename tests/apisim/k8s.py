@@ -4,8 +4,10 @@ namespace match -> mutating admission -> existence/preconditions -> validation
 -> storage), because which error a client sees first is part of the contract.
 """
 
+import base64
 import copy
 import datetime
+import json
 import re
 import threading
 import uuid
@@ -142,6 +144,7 @@ class API:
             self.owners = {}    # same key -> {unit tuple: {manager: "Apply"|"Update"}}
             self.history = []   # every change to self.objects, in order (see record)
             self.rv = 100
+            self.max_page = None  # the most items a LIST page holds (control API /paging)
             self.tokens = copy.deepcopy(self.default_tokens)
             self.grants = []
             for ns in ("default", "kube-system"):
@@ -369,9 +372,46 @@ class API:
             # Items of a real list response carry no kind/apiVersion.
             item.pop("kind", None)
             item.pop("apiVersion", None)
-            items.append(item)
-        return {"kind": kind + "List", "apiVersion": "v1", "metadata": {"resourceVersion": str(self.rv)},
-                "items": items}
+            items.append((ns + "/" + name, item))
+        return self.page(kind, items, req)
+
+    def page(self, kind, items, req):
+        """limit and continue, as the apiserver's etcd3 store pages a LIST
+        (k8s.io/apiserver/pkg/storage/etcd3/store.go GetList): at most limit
+        items, then metadata.continue (base64 JSON of the start key and the
+        list's resourceVersion) and remainingItemCount. The server may return
+        fewer than limit (max_page, set by the control API, forces that), and a
+        token it cannot read is a 400; an expired one (410) is a fault's."""
+        meta = {"resourceVersion": str(self.rv)}
+        limit = req.q("limit")
+        token = req.q("continue")
+        if token:
+            try:
+                doc = json.loads(base64.b64decode(token, validate=True))
+                start, meta["resourceVersion"] = doc["start"], str(doc["rv"])
+                if doc.get("v") != "meta.k8s.io/v1":
+                    raise ValueError
+            except (ValueError, KeyError, TypeError):
+                raise bad_request("continue key is not valid: incorrect encoded start resourceVersion "
+                                  "(version meta.k8s.io/v1)")
+            items = [kv for kv in items if kv[0] >= start]
+        n = None
+        if limit:
+            try:
+                n = int(limit)
+            except ValueError:
+                n = None
+            if n is not None and n <= 0:
+                n = None
+        if n is not None and self.max_page:
+            n = min(n, self.max_page)
+        if n is not None and len(items) > n:
+            rest = items[n:]
+            doc = {"v": "meta.k8s.io/v1", "rv": int(meta["resourceVersion"]), "start": rest[0][0]}
+            meta["continue"] = base64.b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode()
+            meta["remainingItemCount"] = len(rest)
+            items = items[:n]
+        return {"kind": kind + "List", "apiVersion": "v1", "metadata": meta, "items": [item for _, item in items]}
 
     # --- decoding -----------------------------------------------------------
 

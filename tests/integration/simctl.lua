@@ -89,6 +89,9 @@ function simctl.save(name) return call("POST", "/save", { name = name }) end
 function simctl.restore(name) return call("POST", "/restore", { name = name }) end
 
 -- Answers 429 (text/plain, Retry-After) beyond max_inflight concurrent requests.
+-- At most n items per LIST page (nil: as limit asks).
+function simctl.paging(n) return call("POST", "/paging", { max_page = n or false }) end
+
 function simctl.throttle(max_inflight, retry_after)
   return call("POST", "/throttle", { max_inflight = max_inflight, retry_after = retry_after })
 end

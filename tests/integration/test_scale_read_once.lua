@@ -91,8 +91,8 @@ lib.clear_log()
 status, out = lib.setup({ "--config", listed }, { env = env })
 t.eq({ status, out }, { 0, lines("unchanged", "unchanged") }, "unchanged re-run: every line unchanged, in order")
 local _, log = tally()
-t.eq(shown(log), { "GET:200 /api/v1/secrets?labelSelector=app.kubernetes.io/managed-by=xcsreg",
-  "GET:200 /api/v1/serviceaccounts?fieldSelector=metadata.name=default" },
+t.eq(shown(log), { "GET:200 /api/v1/secrets?labelSelector=app.kubernetes.io/managed-by=xcsreg&limit=500",
+  "GET:200 /api/v1/serviceaccounts?fieldSelector=metadata.name=default&limit=500" },
   "unchanged re-run with cluster-wide rights: 2 requests, both LISTs, whatever the number of namespaces")
 lib.clear_log()
 status, out = lib.setup({ "--config", selected }, { env = env })
@@ -110,9 +110,9 @@ status, out = lib.setup({ "--config", listed, "-q", "--service-account", "defaul
   { env = env })
 counts, log = tally()
 t.eq({ status, counts["GET:200"], shown(log, 1, 3) }, { 1, 3, {
-  "GET:200 /api/v1/secrets?labelSelector=app.kubernetes.io/managed-by=xcsreg",
-  "GET:200 /api/v1/serviceaccounts?fieldSelector=metadata.name=builder",
-  "GET:200 /api/v1/serviceaccounts?fieldSelector=metadata.name=default" } },
+  "GET:200 /api/v1/secrets?labelSelector=app.kubernetes.io/managed-by=xcsreg&limit=500",
+  "GET:200 /api/v1/serviceaccounts?fieldSelector=metadata.name=builder&limit=500",
+  "GET:200 /api/v1/serviceaccounts?fieldSelector=metadata.name=default&limit=500" } },
   "two wanted ServiceAccounts: a LIST for each (builder is missing everywhere: read per namespace, then exit 1)")
 
 -- ---- alice: only namespaced rights (the Role of rbac.yaml in each namespace) ----
@@ -127,8 +127,8 @@ t.eq({ status, out, err }, { 0, lines("unchanged", "unchanged"), "" },
 counts, log = tally()
 t.eq(counts, { ["GET:403"] = 2, ["GET:200"] = N * 4 }, "alice: 2 forbidden LISTs, then " .. N * 4
   .. " GETs (3 Secrets + 1 ServiceAccount a namespace), no write")
-t.eq(shown(log, 1, 2), { "GET:403 /api/v1/secrets?labelSelector=app.kubernetes.io/managed-by=xcsreg",
-  "GET:403 /api/v1/serviceaccounts?fieldSelector=metadata.name=default" }, "alice: the forbidden ones are the two probes")
+t.eq(shown(log, 1, 2), { "GET:403 /api/v1/secrets?labelSelector=app.kubernetes.io/managed-by=xcsreg&limit=500",
+  "GET:403 /api/v1/serviceaccounts?fieldSelector=metadata.name=default&limit=500" }, "alice: the forbidden ones are the two probes")
 
 -- rights to list ServiceAccounts but not Secrets: each LIST stands or falls alone
 lib.grant({ user = "alice", verbs = { "list" }, resources = { "serviceaccounts" }, namespaces = { "*" } })

@@ -48,7 +48,7 @@ lib.clear_log()
 local status, out, err = lib.setup({ "--config", selected }, { env = env })
 t.eq({ status, out, err }, { 0, lines { { "xnat-a", "created", "configured" }, { "xnat-b", "created", "configured" } }, "" },
   "namespace_selector: the two labelled namespaces, in name order")
-t.eq(requests()[1], "GET:200 /api/v1/namespaces?labelSelector=xnat=jobs", "the namespaces are listed with the selector")
+t.eq(requests()[1], "GET:200 /api/v1/namespaces?labelSelector=xnat=jobs&limit=500", "the namespaces are listed with the selector")
 t.eq({ #lib.objects("Secret", "other"), #lib.objects("Secret", "default") }, { 0, 0 }, "other namespaces untouched")
 
 -- a namespace labelled later is picked up by the next run; one being deleted is skipped with a note
@@ -75,7 +75,7 @@ lib.clear_log()
 status, out, err = lib.setup({ "--config", site("none.lua", 'namespace_selector = "xnat in (nothing)"') }, { env = env })
 t.eq({ status, out, err }, { 0, "", 'warning: namespace_selector "xnat in (nothing)" matches no namespace: nothing to do\n' },
   "no namespace matches: a warning, exit 0")
-t.eq(requests(), { "GET:200 /api/v1/namespaces?labelSelector=xnat in (nothing)" }, "... after one request")
+t.eq(requests(), { "GET:200 /api/v1/namespaces?labelSelector=xnat in (nothing)&limit=500" }, "... after one request")
 
 -- ---- -n overrides the selection ----
 lib.clear_log()
@@ -131,7 +131,7 @@ ServiceAccount), or name the namespaces instead (namespaces = {...} in the site 
   EOF
 ]]
 t.eq({ status, out, err }, { 1, "", want_err }, "list namespaces forbidden: exit 1, the ClusterRole to grant")
-t.eq(requests(), { "GET:403 /api/v1/namespaces?labelSelector=xnat=jobs" }, "... after that one request")
+t.eq(requests(), { "GET:403 /api/v1/namespaces?labelSelector=xnat=jobs&limit=500" }, "... after that one request")
 status, out, err = lib.setup({ "--config", everything }, { env = env, kubeconfig = "alice.kubeconfig" })
 t.ok(status == 1 and err:find("\nall_namespaces needs to list namespaces, which are cluster-scoped", 1, true) ~= nil,
   "all_namespaces: the same", err)
