@@ -140,6 +140,8 @@ local function fetch_token(get, base, user, auth, params)
   return token
 end
 
+local warned_plain = {} -- hosts: once a run
+
 local OPTIONS = {server = "string", username = "string", password = "string",
                  ca_file = "string", insecure = "boolean", timeout = "number"}
 
@@ -179,6 +181,17 @@ function registry.verify(opts)
   end
   if not challenge then return "unreachable", ("%s answered HTTP 401 with no Basic or Bearer challenge"):format(host) end
 
+  if base:match("^http:") then
+    -- docker, too, talks plain HTTP only to an "insecure registry" it is told of
+    if not opts.insecure then
+      return "unreachable", ("%s: refusing to send the credential of user %s over plain HTTP, where anyone on "
+        .. "the path can read it; set insecure_registry = true for this registry to allow it"):format(host, user)
+    end
+    if not warned_plain[host] then
+      warned_plain[host] = true
+      log.warn("%s: sending the credential of user %s over plain HTTP (insecure_registry)", host, user)
+    end
+  end
   local auth = {basic_auth = {user, opts.password}}
   if challenge.scheme == "bearer" then
     local token, result, detail = fetch_token(get, base, user, auth, challenge.params)

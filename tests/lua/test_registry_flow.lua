@@ -109,4 +109,16 @@ t.eq(requests[1].url, "https://registry-1.docker.io/v2/", "Docker Hub's key mean
 run("http", "http://127.0.0.1:5000/ignored", {["http://127.0.0.1:5000/v2/"] = OK})
 t.eq(requests[1].url, "http://127.0.0.1:5000/v2/", "a URL keeps its scheme and port")
 
+-- plain HTTP (#12 item 11): the credential is sent only to an insecure_registry
+local PLAIN = "http://127.0.0.1:5000/v2/"
+t.eq({run("plain", "http://127.0.0.1:5000", {[PLAIN] = challenge('Basic realm="r"')})},
+     {"unreachable", "127.0.0.1:5000: refusing to send the credential of user u@x over plain HTTP, where anyone on "
+      .. "the path can read it; set insecure_registry = true for this registry to allow it"},
+     "plain HTTP: the credential is not sent")
+t.eq({#requests, requests[1].basic_auth}, {1, nil}, "plain HTTP: one request, without the credential")
+t.eq({run("plain, insecure", "http://127.0.0.1:5000", {[PLAIN] = challenge('Basic realm="r"'), [PLAIN .. " x"] = OK},
+          {insecure = true})},
+     {"rejected", "127.0.0.1:5000 rejected user u@x (HTTP 401)"}, "plain HTTP with insecure: the credential is sent")
+t.eq(requests[2] and requests[2].basic_auth, {"u@x", PASSWORD}, "... with Basic auth")
+
 return t.done()
