@@ -19,7 +19,7 @@ local flags = script.flags {
   { "config", help = "site file (also $XCSREG_CONFIG; default /etc/xcsreg/registries.lua if it exists)" },
   { "namespace", help = "namespace (repeatable; overrides the file; default: the context's)" },
   { "service-account", help = "ServiceAccount that must list the Secrets (repeatable; default: the file's, or default)" },
-  "kubeconfig", "context", "request-timeout",
+  "kubeconfig", "context", "request-timeout", "run-timeout",
   { long = "warn-within", arg = "DURATION", help = "a Secret expiring sooner is a problem (e.g. 90m, 2h, 3d; "
     .. "default: an eighth of its lifetime, else 24h)" },
   { long = "output", short = "o", arg = "FORMAT", help = "text (default) or json" },

@@ -766,7 +766,7 @@ static void push_body_arg(lua_State *L, int idx)
 static int k8s_client_new(lua_State *L)
 {
 	static const char *const names[] = {
-	    "concurrency", "connect_timeout", "context", "in_cluster_dir", "kubeconfig",
+	    "concurrency", "connect_timeout", "context", "deadline", "in_cluster_dir", "kubeconfig",
 	    "max_response_bytes", "namespace", "request_timeout", "retries", "retry_max_time",
 	    "user_agent", NULL};
 	if (lua_isnoneornil(L, 1)) {
@@ -788,6 +788,7 @@ static int k8s_client_new(lua_State *L)
 	int retries = (int)opt_integer(L, 1, "retries", 5, 0, 100);
 	int concurrency = opt_concurrency(L, 1, DEFAULT_CONCURRENCY);
 	double retry_max_time = opt_seconds(L, 1, "retry_max_time", 60);
+	double deadline = opt_seconds(L, 1, "deadline", 0);
 	size_t max_response_bytes = opt_size(L, 1, "max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES);
 	/* the option values stay on the stack: o points into them */
 
@@ -800,6 +801,8 @@ static int k8s_client_new(lua_State *L)
 	c->max_retries = retries;
 	c->max_response_bytes = max_response_bytes;
 	c->retry_max_time = retry_max_time;
+	if (deadline > 0)
+		c->deadline = k8s_monotonic() + deadline;
 	c->concurrency = c->limit = concurrency;
 	c->rng = ((unsigned long long)time(NULL) << 20) ^ (unsigned long long)(uintptr_t)c ^
 	         (unsigned long long)getpid() ^ 0x9E3779B97F4A7C15ULL;

@@ -105,6 +105,7 @@ struct k8s_client {
 	size_t max_response_bytes;
 	int max_retries;
 	double retry_max_time;
+	double deadline; /* k8s_monotonic() past which nothing is sent or retried; 0: none */
 	char *user_agent;
 
 	/* counters for client:stats() */

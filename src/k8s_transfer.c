@@ -126,7 +126,13 @@ static int prepare_transfer(struct k8s_client *c, struct k8s_xfer *x, const stru
 	SETOPT(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-	SETOPT(h, CURLOPT_TIMEOUT_MS, c->request_timeout_ms);
+	long timeout_ms = c->request_timeout_ms;
+	if (c->deadline > 0) { /* no request outlives the client's deadline */
+		double left_ms = (c->deadline - k8s_monotonic()) * 1000;
+		if (left_ms < (double)timeout_ms)
+			timeout_ms = left_ms > 1 ? (long)left_ms : 1;
+	}
+	SETOPT(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	/* a Content-Length past the cap is refused before any of the body is read */
 	SETOPT(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response_bytes);
 	SETOPT(h, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -301,6 +307,8 @@ static double retry_delay(struct k8s_client *c, const struct k8s_call *call, dou
 		d = a->retry_after;
 	if (now - call->started + d > c->retry_max_time)
 		return -1;
+	if (c->deadline > 0 && now + d >= c->deadline)
+		return -1;
 	return d;
 }
 
@@ -342,6 +350,11 @@ void k8s_call_init(struct k8s_client *c, struct k8s_call *call, const struct k8s
 int k8s_call_prepare(lua_State *L, struct k8s_client *c, struct k8s_call *call,
                      struct k8s_xfer *x, int pooled)
 {
+	if (c->deadline > 0 && k8s_monotonic() >= c->deadline) {
+		k8s_fail(c, "%s %s: not sent: the client's deadline has passed", call->req.method, call->req.url);
+		call->reason = "Deadline";
+		return -1;
+	}
 	if (k8s_auth_ready(L, c) != 0) {
 		call->reason = "Config";
 		return -1;
@@ -384,6 +397,11 @@ int k8s_call_judge(lua_State *L, struct k8s_client *c, struct k8s_call *call,
 	}
 	double d = retry_delay(c, call, now);
 	if (d < 0) {
+		if (a->status == 0 && c->deadline > 0 && now >= c->deadline) {
+			k8s_fail(c, "%s %s: not finished: the client's deadline has passed", req->method, req->url);
+			call->reason = "Deadline";
+			return K8S_FAILED;
+		}
 		if (a->status == 0) {
 			transport_message(c, x, a);
 			call->reason = a->code == CURLE_FILESIZE_EXCEEDED ? "InvalidResponse" : "Transport";

@@ -204,12 +204,16 @@ function reconcile.namespace(client, ns, ns_secrets, plan, work, report)
                                           error = err, dry_run = work.dry_run or nil }
   end
   local function failed(kind, name, err)
+    if type(err) == "table" and err.reason == "Deadline" then
+      err = "not done: the run's time (--run-timeout) is up"
+      report.timed_out = true
+    end
     local msg = string.format("namespace %s: %s/%s: %s", ns, kind, name, tostring(err))
     local forbidden = type(err) == "table" and err.code == 403
     if forbidden then msg = msg .. "\n" .. rbac.role_hint(ns, err) end
     report.lines[#report.lines + 1] = { error = msg }
     event(kind, name, "failed", tostring(err))
-    ok, stop_ns, stop_run = false, forbidden, snapshot.cluster_wide(err)
+    ok, stop_ns, stop_run = false, forbidden, report.timed_out or snapshot.cluster_wide(err)
   end
   local ready = {}
   for _, s in ipairs(ns_secrets) do
@@ -376,6 +380,7 @@ local function locked_steps(opts, run, plan)
   if #list > 1 then
     work.snapshot, err = snapshot.take(client, plan.service_accounts)
     if not work.snapshot then
+      if type(err) == "table" and err.reason == "Deadline" then err = "the run's time (--run-timeout) is up" end
       log.error("%s\nstopped: %d namespace(s) not handled (%s)", tostring(err), #list, table.concat(list, ", "))
       return EXIT.FAILED
     end

@@ -24,6 +24,10 @@ script.EXIT = proc.EXIT
 script.CONCURRENCY, script.MAX_CONCURRENCY = 8, 100 -- as k8s.client's
 script.REQUEST_TIMEOUT = 30
 script.LOCK_TIMEOUT = 30
+-- Well under the shipped cron file's 4 hours and the hourly status check,
+-- and far above a healthy run (seconds): a cluster that answers 429 for
+-- ever makes the run stop, not pile up behind the lock (#12 item 14).
+script.RUN_TIMEOUT = 600
 
 -- The flags the scripts share, by long name.
 local common = {
@@ -44,6 +48,8 @@ local common = {
     .. script.CONCURRENCY .. ")" },
   ["request-timeout"] = { long = "request-timeout", arg = "SECONDS", help = "give up on an API request after this "
     .. "long (default " .. script.REQUEST_TIMEOUT .. ")" },
+  ["run-timeout"] = { long = "run-timeout", arg = "SECONDS", help = "stop the work on the cluster after this long, "
+    .. "say what was not done, exit 1 (default " .. script.RUN_TIMEOUT .. ")" },
   quiet = { long = "quiet", short = "q", help = "print errors only" },
   verbose = { long = "verbose", short = "v", repeated = true, help = "log more (repeat for more: -vv, -vvv)" },
   help = { long = "help", short = "h", help = "print this help" },
@@ -77,7 +83,8 @@ local function usage_error(name, msg)
 end
 
 -- What the client flags ask for, checked: { kubeconfig, context,
--- concurrency, request_timeout } | nil, message.
+-- concurrency, request_timeout, deadline (--run-timeout: no request is
+-- sent or retried past it) } | nil, message.
 function script.client_options(opts)
   local concurrency = math.tointeger(tonumber(opts.concurrency or script.CONCURRENCY))
   if not concurrency or concurrency < 1 or concurrency > script.MAX_CONCURRENCY then
@@ -86,8 +93,11 @@ function script.client_options(opts)
   end
   local request_timeout, err = cli.seconds(opts, "request-timeout", script.REQUEST_TIMEOUT)
   if not request_timeout then return nil, err end
+  local run_timeout
+  run_timeout, err = cli.seconds(opts, "run-timeout", script.RUN_TIMEOUT)
+  if not run_timeout then return nil, err end
   return { kubeconfig = opts.kubeconfig, context = opts.context, concurrency = concurrency,
-           request_timeout = request_timeout }
+           request_timeout = request_timeout, deadline = run_timeout }
 end
 
 -- The site file named by --config or $XCSREG_CONFIG, else the default one
