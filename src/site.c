@@ -2,11 +2,18 @@
  * site.c: the 'site' module: running and reading what a site gives xcsreg,
  * within bounds.
  *
- *   site.run(fn, {instructions = n}) -> true, results... | false, err
+ *   site.run(fn, {instructions = n, memory = bytes, seconds = s, what = name})
+ *       -> true, results... | false, err
  *       calls fn as pcall does, but once fn has run n Lua VM instructions it
  *       is stopped with the error "stopped after N instructions (an endless
  *       loop?)". A site file is data built by a little code: without a bound
- *       a loop in one would hang every run of setup.lua.
+ *       a loop in one would hang every run of setup.lua. With memory, fn may
+ *       grow the heap by at most that many bytes ("used more than N MiB");
+ *       with seconds, a fn still running after that long (stuck in a C call,
+ *       such as string.find with a pathological pattern, that no hook can
+ *       interrupt) ends the process: "error: NAME: still running after S s:
+ *       stopped", exit 2. Nothing is half-written then: the workflow prepares
+ *       everything a site file gives before its first write.
  *   site.read_secret(path, {max_bytes = n, what = "password file"})
  *       -> text | nil, message
  *       reads a whole file that holds a secret. A file past max_bytes is
@@ -21,8 +28,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -52,15 +62,78 @@ static void on_count(lua_State *L, lua_Debug *ar)
 	lua_error(L);
 }
 
+/* The heap growth of a running site.run: its allocator wraps the state's. */
+struct growth {
+	lua_Alloc f;
+	void *ud;
+	long long grown, max;
+	int hit;
+};
+
+static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	struct growth *g = ud;
+	size_t old = ptr ? osize : 0; /* without ptr, osize is a type tag */
+	if (nsize > old && g->grown + (long long)(nsize - old) > g->max) {
+		g->hit = 1;
+		return NULL;
+	}
+	void *p = g->f(g->ud, ptr, osize, nsize);
+	if (p || nsize == 0)
+		g->grown += (long long)nsize - (long long)old;
+	return p;
+}
+
+/* The message of the wall-time stop, made before the timer is armed: the
+ * handler may only write(2) and _exit(2). */
+static char timeout_message[512];
+static size_t timeout_message_len;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	ssize_t r = write(STDERR_FILENO, timeout_message, timeout_message_len);
+	(void)r;
+	_exit(XCS_EXIT_USAGE);
+}
+
 static int site_run(lua_State *L)
 {
-	static const char *const names[] = {"instructions", NULL};
+	static const char *const names[] = {"instructions", "memory", "seconds", "what", NULL};
 	luaL_checktype(L, 1, LUA_TFUNCTION);
 	luaL_checktype(L, 2, LUA_TTABLE);
 	opt_check_keys(L, 2, names);
 	lua_Integer n = opt_integer(L, 2, "instructions", 0, 1, INT32_MAX);
 	luaL_argcheck(L, n > 0, 2, "option 'instructions' is required");
+	lua_Integer memory = opt_integer(L, 2, "memory", 0, 1, (lua_Integer)1 << 40);
+	lua_Integer seconds = opt_integer(L, 2, "seconds", 0, 1, 86400);
+	const char *what = opt_cstring(L, 2, "what");
+	if (seconds > 0) {
+		int len = snprintf(timeout_message, sizeof timeout_message,
+		                   "error: %s: still running after %lld s: stopped (nothing was written)\n",
+		                   what ? what : "the site file", (long long)seconds);
+		timeout_message_len = len < 0 ? 0 : (size_t)len < sizeof timeout_message ? (size_t)len
+		                                                                   : sizeof timeout_message - 1;
+	}
 	lua_remove(L, 2); /* fn args... */
+
+	/* Nested runs: the inner one's allocator wraps the outer one's, and the
+	 * outer timer is put back when the inner run ends. */
+	struct growth g = {0};
+	if (memory > 0) {
+		g.f = lua_getallocf(L, &g.ud);
+		g.max = memory;
+		lua_setallocf(L, limited_alloc, &g);
+	}
+	struct sigaction sa = {0}, old_sa;
+	struct itimerval timer = {{0, 0}, {(time_t)seconds, 0}}, old_timer;
+	if (seconds > 0) {
+		sa.sa_handler = on_alarm;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGALRM, &sa, &old_sa);
+		setitimer(ITIMER_REAL, &timer, &old_timer);
+	}
 
 	/* a site.run inside fn (nested) puts the outer limit back when it returns */
 	lua_Hook old_hook = lua_gethook(L);
@@ -73,6 +146,17 @@ static int site_run(lua_State *L)
 	lua_sethook(L, on_count, LUA_MASKCOUNT, (int)n);
 	int status = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0); /* old_n results... | old_n err */
 	lua_sethook(L, old_hook, old_mask, old_count);
+	if (seconds > 0) {
+		setitimer(ITIMER_REAL, &old_timer, NULL);
+		sigaction(SIGALRM, &old_sa, NULL);
+	}
+	if (memory > 0) {
+		lua_setallocf(L, g.f, g.ud);
+		if (status == LUA_ERRMEM && g.hit) {
+			lua_pop(L, 1);
+			lua_pushfstring(L, "used more than %d MiB of memory: stopped", (int)(memory >> 20));
+		}
+	}
 	luaL_checkstack(L, 2, NULL); /* the results may have taken every free slot */
 
 	lua_pushvalue(L, 1);

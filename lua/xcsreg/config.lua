@@ -395,7 +395,7 @@ function config.load_file(path, opts)
   text = text:gsub("^\239\187\191", ""):gsub("^#[^\n]*", "")
   local chunk, err = load(text, "=", "t", sandbox())
   local ok, t = chunk ~= nil, err
-  if ok then ok, t = site.run(chunk, { instructions = hooks.INSTRUCTIONS }) end
+  if ok then ok, t = site.run(chunk, hooks.limits(path)) end
   if not ok then
     if type(t) ~= "string" then return nil, string.format("%s: raised a %s, not an error message", path, type(t)) end
     return nil, path .. (t:find("^:%d+:") and "" or ": ") .. t

@@ -41,6 +41,20 @@ hooks.NAMES = { "namespaces", "registries", "password", "result" }
 -- hooks, is stuck in a loop (50 million take a fraction of a second), and
 -- is stopped.
 hooks.INSTRUCTIONS = 50 * 1000 * 1000
+-- A hundred registries take well under a MiB; a hook reading a secret
+-- store, a few. Past these a site file (or hook) is runaway: its heap is
+-- refused, and one still running (stuck in a C call, as string.find with a
+-- pathological pattern, that the instruction count cannot interrupt) ends
+-- the run with exit 2 before anything is written (#12 item 19). A hook
+-- reading a secret store over HTTP has its own timeouts, well under this.
+hooks.MEMORY = 64 * 1024 * 1024
+hooks.SECONDS = 60
+
+-- The limits of site.run for what the site file at path runs ("what" names
+-- it in the message of a stop).
+function hooks.limits(what)
+  return { instructions = hooks.INSTRUCTIONS, memory = hooks.MEMORY, seconds = hooks.SECONDS, what = what }
+end
 
 local known = {}
 for _, name in ipairs(hooks.NAMES) do known[name] = true end
@@ -76,7 +90,7 @@ hooks.failure = failure
 function hooks.call(plan, name, ...)
   local fn = plan.hooks and plan.hooks[name]
   if not fn then return nil end
-  local r = table.pack(site.run(fn, { instructions = hooks.INSTRUCTIONS }, ...))
+  local r = table.pack(site.run(fn, hooks.limits(plan.path .. ": hook " .. name), ...))
   if not r[1] then return false, failure(plan.path, name, fn, r[2]) end
   return table.unpack(r, 1, r.n)
 end

@@ -130,6 +130,9 @@ print(("# endless: stopped after %d s"):format(os.time() - started))
 path, status, out, err = site("endless-gsub", 'string.gsub("x", "x", function() while true do end end)', 60)
 t.eq({ status, err }, { 2, "error: " .. path .. ":1: stopped after 50000000 instructions (an endless loop?)\n" },
   "site file looping inside a callback from C: stopped too")
+path, status, out, err = site("memory-hog", 'local t = {}\nfor i = 1, 100 do t[i] = string.rep("m", 1024 * 1024) .. i end\n', 60)
+t.eq({ status, err }, { 2, "error: " .. path .. ": used more than 64 MiB of memory: stopped\n" },
+  "site file taking 100 MiB: stopped at 64 MiB, the file named (#12 item 19)")
 path, status, out, err = site("busy-but-finite", "local n = 0\nfor i = 1, 1000000 do n = n + i end\n" .. entry())
 t.eq(status, 0, "a site file running a million-step loop: within the limit")
 

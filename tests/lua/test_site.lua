@@ -50,8 +50,8 @@ for i = 1, 200000 do n = n + i end
 t.eq(n, 20000100000, "run: no limit outside a run")
 t.raises("bad argument #2 to 'site.run' (option 'instructions' is required)", "run: the limit is required",
   site.run, print, {})
-t.raises("bad argument #2 to 'site.run' (unknown option 'seconds')", "run: unknown options",
-  site.run, print, { instructions = 1, seconds = 1 })
+t.raises("bad argument #2 to 'site.run' (unknown option 'timeout')", "run: unknown options",
+  site.run, print, { instructions = 1, timeout = 1 })
 t.raises("bad argument #2 to 'site.run' (option 'instructions' must be an integer from 1 to 2147483647)",
   "run: a limit past an int", site.run, print, { instructions = 1 << 40 })
 t.raises("bad argument #1 to 'site.run' (function expected, got nil)", "run: a function", site.run, nil, {})
@@ -92,6 +92,40 @@ local defined = load("local x = 1\n\nreturn function() end", "=", "t", {})()
 t.eq(site.where(defined), 3, "where: the line a function is defined on")
 t.eq(site.where(print), nil, "where: nil for a C function")
 t.raises("bad argument #1 to 'site.where' (function expected, got number)", "where: a function only", site.where, 1)
+
+-- ---- site.run's memory and wall-time limits (#12 item 19) ----
+local LIMITS = { instructions = 1000000, memory = 8 * 1024 * 1024 }
+t.eq({ site.run(function() return #string.rep("x", 16 * 1024 * 1024) end, LIMITS) },
+  { false, "used more than 8 MiB of memory: stopped" }, "memory: a 16 MiB string past an 8 MiB limit is refused")
+t.eq({ site.run(function()
+  local parts = {}
+  for i = 1, 100000 do parts[i] = string.rep("y", 100) .. i end
+  return #parts
+end, { instructions = 50000000, memory = 4 * 1024 * 1024 }) },
+  { false, "used more than 4 MiB of memory: stopped" }, "memory: many small allocations past the limit")
+t.eq({ site.run(function() return #string.rep("x", 1024 * 1024) end, LIMITS) }, { true, 1024 * 1024 },
+  "memory: within the limit")
+local big = string.rep("z", 4 * 1024 * 1024)
+t.eq(#big, 4 * 1024 * 1024, "memory: after a stop, the state allocates as before")
+
+-- A C call that no count hook interrupts: the process ends after `seconds`.
+local proc = require "proc"
+local script = TMP .. "/stuck.lua"
+local f = assert(io.open(script, "w"))
+f:write([[
+local site = require "site"
+site.run(function() return string.find(string.rep("a", 40), string.rep("a*", 40) .. "b") end,
+  { instructions = 1000, seconds = 1, what = "/etc/xcsreg/registries.lua" })
+print("not stopped")
+]])
+f:close()
+local started = os.time()
+local status, out, err = proc.run { argv = { os.getenv("XCSREG") or "./xcsreg", "run", script }, timeout = 30 }
+t.eq({ status, out, err }, { 2, "", "error: /etc/xcsreg/registries.lua: still running after 1 s: stopped (nothing was written)\n" },
+  "seconds: a pathological string.find is stopped, exit 2, the file named")
+t.ok(os.time() - started <= 3, "seconds: within the limit and a second")
+t.eq({ site.run(function() return 1 end, { instructions = 10, seconds = 1 }) }, { true, 1 }, "seconds: a quick run")
+t.eq(proc.run { argv = { "sleep", "1.2" } }, 0, "seconds: the timer is gone once the run is over")
 
 assert(os.execute("rm -rf '" .. TMP .. "'"))
 return t.done()
