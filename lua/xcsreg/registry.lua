@@ -19,6 +19,7 @@
 local http = require "http"
 local json = require "json"
 local log = require "log"
+local registry_host = require "xcsreg.registry_host"
 
 local registry = {}
 
@@ -76,8 +77,6 @@ function registry.parse_challenge(header)
   end
 end
 
-local DOCKER_HUB = {["docker.io"] = true, ["index.docker.io"] = true, ["registry-1.docker.io"] = true}
-
 local function valid_host(host)
   return host:match("^[%w.-]+$") or host:match("^[%w.-]+:%d+$")
       or host:match("^%[[%x:.]+%]$") or host:match("^%[[%x:.]+%]:%d+$")
@@ -94,7 +93,7 @@ function registry.base_url(server)
   if (scheme ~= "https" and scheme ~= "http") or not valid_host(host) then
     return nil, ("invalid registry server %q: expected host[:port] or an http(s) URL"):format(server)
   end
-  if DOCKER_HUB[host] then return "https://registry-1.docker.io" end
+  if registry_host.is_docker_hub(host) then return registry_host.endpoint(host) end
   return scheme .. "://" .. host
 end
 
