@@ -8,12 +8,11 @@
 local t = require "test"
 local base64 = require "base64"
 local dockerconfigjson = require "xcsreg.dockerconfigjson"
-local http = require "http"
-local json = require "json"
 local keyring = require "xcsreg.keyring"
-local proc = require "proc"
 local pull = require "xcsreg.pull"
 local registry = require "xcsreg.registry"
+local push = require "registry_push" -- tests/lib
+local push_image, push_index = push.image, push.index
 
 local env = setmetatable({}, {__index = function(_, name)
   return os.getenv("XCSREG_REG_" .. name) or error("XCSREG_REG_" .. name .. " is not set: run under tests/lib/with-registry")
@@ -21,86 +20,8 @@ end})
 local USER, PASSWORD, CA = env.USER, env.PASSWORD, env.CA
 local WRONG_PASSWORD = "fake-wrong-password"
 
-local OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-local OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-local DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-local DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-
-local function sha256(data)
-  local status, out = proc.run{argv = {"sha256sum"}, stdin = data}
-  assert(status == 0, "sha256sum failed")
-  return "sha256:" .. out:match("^(%x+)")
-end
-
--- Pushing, as the repositories' owner: Basic for htpasswd, a push token from
--- the token service for token auth, nothing for the open registry.
-local push_tokens = {}
-local function owner_auth(host, repo)
-  if host == env.BASIC then return {basic_auth = {USER, PASSWORD}} end
-  if host ~= env.TOKEN then return {} end
-  if not push_tokens[repo] then
-    local status, _, body = http.request{url = env.REALM .. "?service=xcsreg-test-registry&scope=repository:"
-                                              .. repo .. ":pull,push", ca_file = CA,
-                                        basic_auth = {env.PUSHER_USER, env.PUSHER_PASSWORD}}
-    assert(status == 200, "no push token for " .. repo .. ": " .. tostring(status))
-    push_tokens[repo] = json.decode(body).token
-  end
-  return {headers = {Authorization = "Bearer " .. push_tokens[repo]}}
-end
-
-local function request(host, repo, req)
-  local auth = owner_auth(host, repo)
-  req.ca_file = CA
-  req.basic_auth = auth.basic_auth
-  req.headers = req.headers or {}
-  for k, v in pairs(auth.headers or {}) do req.headers[k] = v end
-  return http.request(req)
-end
-
-local function push_blob(host, repo, data)
-  local digest = sha256(data)
-  local status, headers = request(host, repo, {method = "POST", url = ("https://%s/v2/%s/blobs/uploads/"):format(host, repo)})
-  assert(status == 202, ("POST %s/%s uploads: %s"):format(host, repo, tostring(status)))
-  local location = headers.location
-  if location:sub(1, 1) == "/" then location = "https://" .. host .. location end
-  status = request(host, repo, {method = "PUT", body = data,
-                                url = location .. (location:find("?", 1, true) and "&" or "?") .. "digest=" .. digest,
-                                headers = {["Content-Type"] = "application/octet-stream"}})
-  assert(status == 201, ("PUT blob %s/%s: %s"):format(host, repo, tostring(status)))
-  return {digest = digest, size = #data}
-end
-
-local function put_manifest(host, repo, ref, media_type, body)
-  local status = request(host, repo, {method = "PUT", url = ("https://%s/v2/%s/manifests/%s"):format(host, repo, ref),
-                                      body = body, headers = {["Content-Type"] = media_type}})
-  assert(status == 201, ("PUT manifest %s/%s:%s: %s"):format(host, repo, ref, tostring(status)))
-  return {mediaType = media_type, digest = sha256(body), size = #body}
-end
-
--- An image of one architecture: a layer, its config, its manifest (under
--- tag, or only by digest). docker = true: Docker's media types, else OCI's.
-local function push_image(host, repo, tag, arch, docker)
-  local layer = push_blob(host, repo, ("layer of %s for %s"):format(repo, arch))
-  local config_text = json.encode{architecture = arch, os = "linux", rootfs = {type = "layers", diff_ids = {layer.digest}}}
-  local config = push_blob(host, repo, config_text)
-  config.mediaType = docker and "application/vnd.docker.container.image.v1+json" or "application/vnd.oci.image.config.v1+json"
-  layer.mediaType = docker and "application/vnd.docker.image.rootfs.diff.tar.gzip" or "application/vnd.oci.image.layer.v1.tar+gzip"
-  local media_type = docker and DOCKER_MANIFEST or OCI_MANIFEST
-  local body = json.encode{schemaVersion = 2, mediaType = media_type, config = config, layers = {layer}}
-  return put_manifest(host, repo, tag or sha256(body), media_type, body)
-end
-
-local function push_index(host, repo, tag, docker)
-  local manifests = {}
-  for _, arch in ipairs{"amd64", "arm64"} do
-    local m = push_image(host, repo, nil, arch, docker)
-    m.platform = {architecture = arch, os = "linux"}
-    manifests[#manifests + 1] = m
-  end
-  local media_type = docker and DOCKER_LIST or OCI_INDEX
-  return put_manifest(host, repo, tag, media_type, json.encode{schemaVersion = 2, mediaType = media_type, manifests = manifests}),
-         manifests
-end
+local OCI_MANIFEST, OCI_INDEX = push.OCI_MANIFEST, push.OCI_INDEX
+local DOCKER_MANIFEST, DOCKER_LIST = push.DOCKER_MANIFEST, push.DOCKER_LIST
 
 local B, T, O = env.BASIC, env.TOKEN, env.OPEN
 push_image(B, "team/app", "1.0", "amd64")
