@@ -14,16 +14,20 @@
 -- credential was not checked. Details name the registry, the user and the
 -- HTTP status, never the password or a token. timeout defaults to 30 s.
 --
--- Also: registry.base_url(server) (the URL a docker config key means) and
--- registry.parse_challenge(www_authenticate) (exported for tests and fuzzing).
+-- Also: registry.base_url(server) (the URL a docker config key means),
+-- registry.parse_challenge(www_authenticate) (exported for tests and
+-- fuzzing), and for xcsreg.pull the steps of a login:
+-- registry.usable_challenge(headers) and registry.fetch_token(...), below.
 local http = require "http"
 local json = require "json"
 local log = require "log"
+local registry_host = require "xcsreg.registry_host"
 
 local registry = {}
 
 local TOKEN = "[%w!#$%%&'*+%-.^_`|~]+" -- RFC 9110 token characters
 local MAX_BODY = 1024 * 1024
+registry.MAX_BODY = MAX_BODY -- what a login step reads of an answer at most
 
 -- The value of the quoted-string whose opening quote is at s[i], and the
 -- index after its closing quote; nil when it never closes.
@@ -76,8 +80,6 @@ function registry.parse_challenge(header)
   end
 end
 
-local DOCKER_HUB = {["docker.io"] = true, ["index.docker.io"] = true, ["registry-1.docker.io"] = true}
-
 local function valid_host(host)
   return host:match("^[%w.-]+$") or host:match("^[%w.-]+:%d+$")
       or host:match("^%[[%x:.]+%]$") or host:match("^%[[%x:.]+%]:%d+$")
@@ -94,7 +96,7 @@ function registry.base_url(server)
   if (scheme ~= "https" and scheme ~= "http") or not valid_host(host) then
     return nil, ("invalid registry server %q: expected host[:port] or an http(s) URL"):format(server)
   end
-  if DOCKER_HUB[host] then return "https://registry-1.docker.io" end
+  if registry_host.is_docker_hub(host) then return registry_host.endpoint(host) end
   return scheme .. "://" .. host
 end
 
@@ -116,8 +118,12 @@ end
 local function nonempty_string(v) return type(v) == "string" and v ~= "" and v or nil end
 
 -- The token that a Bearer challenge's realm gives for the credential
--- (auth), or nil, outcome, detail. get is verify's request function.
-local function fetch_token(get, base, user, auth, params)
+-- (auth: http.request's basic_auth or nothing), or nil, outcome
+-- ("rejected" or "unreachable"), detail. get(url, auth) makes the request
+-- and returns what http.request does. scope (a string of space-separated
+-- scopes) replaces the challenge's own when given. The token is registered
+-- with log.secret before it is returned.
+function registry.fetch_token(get, base, user, auth, params, scope)
   local host, realm = base:match("//(.*)"), params.realm or ""
   local realm_base = realm:match("^https?://[^/?#]+[^?#]*")
   if not realm_base then return nil, "unreachable", ("%s: Bearer challenge without an http(s) realm"):format(host) end
@@ -127,7 +133,7 @@ local function fetch_token(get, base, user, auth, params)
   local query = {}
   if params.service then query[#query + 1] = "service=" .. query_escape(params.service) end
   if user ~= "" then query[#query + 1] = "account=" .. query_escape(user) end
-  for scope in (params.scope or ""):gmatch("%S+") do query[#query + 1] = "scope=" .. query_escape(scope) end
+  for one in (scope or params.scope or ""):gmatch("%S+") do query[#query + 1] = "scope=" .. query_escape(one) end
   local url = realm .. (realm:find("?", 1, true) and "&" or "?") .. table.concat(query, "&")
 
   local who = ("%s: the token service at %s"):format(host, realm_base)
@@ -141,6 +147,13 @@ local function fetch_token(get, base, user, auth, params)
 end
 
 local warned_plain = {} -- hosts: once a run
+
+-- The first Basic or Bearer challenge of a 401's headers, or nil.
+function registry.usable_challenge(headers)
+  for _, c in ipairs(registry.parse_challenge(headers["www-authenticate"] or "")) do
+    if c.scheme == "basic" or c.scheme == "bearer" then return c end
+  end
+end
 
 local OPTIONS = {server = "string", username = "string", password = "string",
                  ca_file = "string", insecure = "boolean", timeout = "number"}
@@ -175,10 +188,7 @@ function registry.verify(opts)
         :format(host, user)
   end
   if status ~= 401 then return "unreachable", ("%s answered HTTP %d"):format(host, status) end
-  local challenge
-  for _, c in ipairs(registry.parse_challenge(headers["www-authenticate"] or "")) do
-    if c.scheme == "basic" or c.scheme == "bearer" then challenge = c; break end
-  end
+  local challenge = registry.usable_challenge(headers)
   if not challenge then return "unreachable", ("%s answered HTTP 401 with no Basic or Bearer challenge"):format(host) end
 
   if base:match("^http:") then
@@ -194,7 +204,7 @@ function registry.verify(opts)
   end
   local auth = {basic_auth = {user, opts.password}}
   if challenge.scheme == "bearer" then
-    local token, result, detail = fetch_token(get, base, user, auth, challenge.params)
+    local token, result, detail = registry.fetch_token(get, base, user, auth, challenge.params)
     if not token then return result, detail end
     auth = {headers = {Authorization = "Bearer " .. token}}
   end

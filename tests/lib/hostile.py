@@ -30,6 +30,9 @@ A behaviour is chosen by the last segment of the path, so both
   gzipbomb            200, application/json, Content-Encoding gzip: ?mib=N
                       (default 64) MiB of spaces compressed to a few hundred KB
   ok                  200, a small Kubernetes Secret as JSON
+  v2                  401 with a Basic challenge: a registry's /v2/, so that a
+                      pull check sends its credential with each manifest
+                      request (and a manifest tagged v2 is refused forever)
 anything else is 404 with a Kubernetes Status.
 """
 import argparse
@@ -198,6 +201,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def b_ok(self, url, query):
         self.send(200, json.dumps(SECRET).encode())
+
+    def b_v2(self, url, query):
+        body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
+        # no body to a HEAD here: the other behaviours send one anyway, which
+        # leaves a kept-alive connection unusable for the next request
+        self.send(401, b"" if self.command == "HEAD" else body,
+                  headers=[("WWW-Authenticate", 'Basic realm="hostile"')])
 
     def b_other_seen(self, url, query):
         with seen_lock:

@@ -11,8 +11,15 @@ an unknown service 400. The realm's query can ask for other answers:
 reply=access_token answers the OAuth2 way, {"access_token": ...} with no
 "token" field; reply=html a 200 HTML page (a proxy's, say); reply=error 500.
 
+Access: the user gets what it asks for, except "pull" on the repositories
+whose name starts with a --deny-pull prefix (a robot account scoped to
+other projects: it logs in fine, and the registry then answers 401
+insufficient_scope). A second credential, $XCSREG_REG_PUSHER_USER /
+$XCSREG_REG_PUSHER_PASSWORD when set, is the repositories' owner: it gets
+everything it asks for (the tests push images with it).
+
 Usage: tokenserver.py --cert PEM --key PEM --signing-key PEM --issuer ISS
-                      --service SVC --port-file FILE --log FILE
+                      --service SVC --port-file FILE --log FILE [--deny-pull PREFIX]...
 Listens with TLS on 127.0.0.1 on a free port, which it writes to FILE. The
 credential it accepts is $XCSREG_REG_USER / $XCSREG_REG_PASSWORD. FILE
 --log gets one line per request: the request line and the status (no
@@ -44,14 +51,18 @@ def libtrust_key_id(key_file):
     return ":".join(b32[i:i + 4] for i in range(0, len(b32), 4))
 
 
-def requested_access(scopes):
-    """'repository:name:pull,push' scopes as the JWT "access" claim."""
+def requested_access(scopes, deny_pull=()):
+    """'repository:name:pull,push' scopes as the JWT "access" claim, without
+    "pull" on the repositories whose name starts with a deny_pull prefix."""
     access = []
     for scope in scopes:
         parts = scope.split(":")
         if len(parts) >= 3:
-            access.append({"type": parts[0], "name": ":".join(parts[1:-1]),
-                           "actions": [a for a in parts[-1].split(",") if a]})
+            name = ":".join(parts[1:-1])
+            actions = [a for a in parts[-1].split(",") if a]
+            if parts[0] == "repository" and any(name.startswith(p) for p in deny_pull):
+                actions = [a for a in actions if a != "pull"]
+            access.append({"type": parts[0], "name": name, "actions": actions})
     return access
 
 
@@ -62,6 +73,9 @@ class TokenService:
         user = os.environ["XCSREG_REG_USER"]
         password = os.environ["XCSREG_REG_PASSWORD"]
         self.good_auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        pusher = os.environ.get("XCSREG_REG_PUSHER_USER"), os.environ.get("XCSREG_REG_PUSHER_PASSWORD")
+        self.pusher_auth = ("Basic " + base64.b64encode(f"{pusher[0]}:{pusher[1]}".encode()).decode()
+                            if pusher[0] and pusher[1] else None)
         self.log = open(args.log, "a", buffering=1)
 
     def sign(self, claims):
@@ -87,7 +101,8 @@ class TokenService:
             return 200, {}, "<html><body>Please sign in to the proxy</body></html>"
         if query.get("reply") == ["error"]:
             return 500, {}, {"errors": [{"code": "UNKNOWN", "message": "the token database is down"}]}
-        if not secrets.compare_digest(authorization or "", self.good_auth):
+        pusher = self.pusher_auth is not None and secrets.compare_digest(authorization or "", self.pusher_auth)
+        if not pusher and not secrets.compare_digest(authorization or "", self.good_auth):
             return (401, {"WWW-Authenticate": 'Basic realm="xcsreg-test-token"'},
                     {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]})
         if query.get("service") != [self.args.service]:
@@ -96,7 +111,8 @@ class TokenService:
         token = self.sign({
             "iss": self.args.issuer, "sub": query.get("account", [""])[0],
             "aud": self.args.service, "exp": now + 300, "nbf": now - 10, "iat": now,
-            "jti": secrets.token_hex(16), "access": requested_access(query.get("scope", [])),
+            "jti": secrets.token_hex(16),
+            "access": requested_access(query.get("scope", []), () if pusher else self.args.deny_pull),
         })
         if query.get("reply") == ["access_token"]:
             return 200, {}, {"access_token": token, "expires_in": 300}
@@ -127,6 +143,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for option in ("--cert", "--key", "--signing-key", "--issuer", "--service", "--port-file", "--log"):
         parser.add_argument(option, required=True)
+    parser.add_argument("--deny-pull", action="append", default=[], metavar="PREFIX")
     args = parser.parse_args()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

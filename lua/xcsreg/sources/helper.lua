@@ -6,25 +6,21 @@
 local json = require "json"
 local log = require "log"
 local proc = require "proc"
+local registry_host = require "xcsreg.registry_host"
 
 local M = {}
 
--- Docker Hub's aliases, and the key docker keeps its credentials under.
-local DOCKER_HUB = "https://index.docker.io/v1/"
-M.docker_hub_hosts = { ["docker.io"] = true, ["index.docker.io"] = true,
-                       ["registry-1.docker.io"] = true, ["registry.hub.docker.com"] = true }
-
--- The host of a server as docker compares them: no scheme, no path.
+-- The host of a server as docker compares them: no scheme, no path, Docker
+-- Hub's aliases one host (docker's name for it, index.docker.io).
 function M.hostname(server)
-  local host = server:gsub("^%a[%w+.-]*://", ""):match("^[^/]*"):lower()
-  return M.docker_hub_hosts[host] and "index.docker.io" or host
+  local host = registry_host.host_of(server)
+  return registry_host.is_docker_hub(host) and "index.docker.io" or host
 end
 
 -- The key docker asks helpers for (docker login stores under the same):
 -- the host, or Docker Hub's URL.
 function M.key(server)
-  local host = M.hostname(server)
-  return host == "index.docker.io" and DOCKER_HUB or host
+  return registry_host.docker_config_key(registry_host.host_of(server))
 end
 
 local function find(program, path)
