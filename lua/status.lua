@@ -92,7 +92,8 @@ local function run(opts)
     log.error("%s", werr)
     return script.EXIT.USAGE
   end
-  local ctx = { now = time.now(), warn_within = warn_within, warn_text = warn_text }
+  local ctx = { now = time.now(), warn_within = warn_within, warn_text = warn_text, images = plan.images,
+                pull_options = status.pull_options(plan) }
   local reports = status.check(client, list, wanted, ctx)
   log.debug("%d request(s) to %s", client:stats().requests, client.server)
 

@@ -7,17 +7,18 @@
 --     service_accounts = {...},
 --     secrets = { { name = "ghcr", registries = { {server=, username=, password=, email=}, ... } }, ... },
 --     entries = the registry entries as checked, hooks = the site file's
---     (xcsreg.hooks; {} from flags), path = the site file (nil from flags) }
+--     (xcsreg.hooks; {} from flags), path = the site file (nil from flags),
+--     images = the image references to check pull readiness of, or nil }
 -- A registry whose credential a source mints at run time (xcsreg.sources)
 -- has `source` (its site-file entry) instead of `password`, and may have no
 -- username, and may have refresh_before (seconds). Any registry may have
 -- ca_file and insecure (for verification). Every check runs before anything
 -- is sent to a cluster; every error names the entry and the field (the
 -- flag, for the command line).
-local time = require "xcsreg.time"
 local base64 = require "base64"
 local credentials = require "xcsreg.credentials"
 local hooks = require "xcsreg.hooks"
+local image_ref = require "xcsreg.image_ref"
 local http = require "http"
 local json = require "json"
 local log = require "log"
@@ -378,8 +379,20 @@ local function check_entries(plan, entries, where)
   end
 end
 
-local TOP_KEYS = { all_namespaces = true, exclude_namespaces = true, hooks = true, namespace_selector = true,
-                   namespaces = true, registries = true, service_accounts = true }
+local TOP_KEYS = { all_namespaces = true, exclude_namespaces = true, hooks = true, images = true,
+                   namespace_selector = true, namespaces = true, registries = true, service_accounts = true }
+
+-- `images`: the references whose pull readiness status.lua (and setup.lua
+-- before it writes) checks, each as a pod spec would give it.
+local function check_images(v)
+  if v == nil then return end
+  if type(v) ~= "table" or #v == 0 then return "images: must be a non-empty list of image references" end
+  for i = 1, #v do
+    if type(v[i]) ~= "string" then return string.format("images[%d]: must be a string, not %s", i, type(v[i])) end
+    local ref, err = image_ref.parse(v[i])
+    if not ref then return string.format("images[%d]: %s", i, err) end
+  end
+end
 
 -- Loads and checks a site file. Returns the plan | nil, message.
 -- opts.credentials = false: leave the passwords unread (for reports).
@@ -410,6 +423,8 @@ function config.load_file(path, opts)
   password_cache[plan] = {}
   plan.hooks, err = hooks.check(t.hooks)
   err = err or check_selection(t, plan) or check_names(plan.service_accounts, "service_accounts", check_sa)
+    or check_images(t.images)
+  plan.images = t.images
   if not err and plan.hooks.namespaces and (plan.namespaces or plan.namespace_selector or plan.all_namespaces) then
     err = "hooks.namespaces and " .. (plan.namespaces and "namespaces" or plan.namespace_selector
       and "namespace_selector" or "all_namespaces") .. " both given: give only one"

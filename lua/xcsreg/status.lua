@@ -9,10 +9,14 @@
 local config = require "xcsreg.config"
 local dockerconfigjson = require "xcsreg.dockerconfigjson"
 local hooks = require "xcsreg.hooks"
+local image_ref = require "xcsreg.image_ref"
 local json = require "json"
 local k8s = require "k8s"
+local keyring = require "xcsreg.keyring"
 local log = require "log"
 local pager = require "xcsreg.pager"
+local pull = require "xcsreg.pull"
+local registry_host = require "xcsreg.registry_host"
 local rotation = require "xcsreg.rotation"
 local secrets = require "xcsreg.secrets"
 local snapshot = require "xcsreg.snapshot"
@@ -270,6 +274,8 @@ function status.namespace(client, ns, want, ctx)
     end
   end
 
+  if ctx.images then status.images(client, report, ctx) end
+
   -- Pods waiting for an image they cannot pull.
   local pods, perr = pager.list(client, k8s.path("/api/v1/namespaces/%s/pods", ns))
   if not pods then
@@ -284,6 +290,77 @@ function status.namespace(client, ns, want, ctx)
     end
   end
   return report
+end
+
+-- Pull readiness (#17): each image of the site file, checked for each
+-- wanted ServiceAccount with the credentials the kubelet would offer a pod
+-- of it: every Secret the ServiceAccount lists, added to one keyring, as
+-- the kubelet's MakeDockerKeyring (kubernetes pkg/credentialprovider/
+-- secrets/secrets.go) builds one from a pod's pull secrets; a listed Secret
+-- that is missing or holds no .dockerconfigjson is skipped, as there.
+-- Adds report.images ({ image, state, secret, registry, message,
+-- service_account }) and a problem per image that is not ok.
+-- ctx.images: the references; ctx.pull_options(registry): pull.check's
+-- options for the images of that registry (its site entry's CA).
+function status.images(client, report, ctx)
+  local ns = report.namespace
+  report.images = report.images or {}
+  local read = {}
+  local function auths_of(name)
+    if read[name] == nil then
+      local obj = secrets.read(client, ns, name)
+      local data = obj and obj.type == secrets.TYPE and obj.data and obj.data[".dockerconfigjson"]
+      read[name] = data and dockerconfigjson.decode(data) or false
+    end
+    return read[name]
+  end
+  -- the images by the options their registry needs, each group checked at once
+  local groups, order = {}, {}
+  for i, image in ipairs(ctx.images) do
+    local ref = image_ref.parse(image)
+    local opts = ctx.pull_options and ref and ctx.pull_options(ref.registry) or {}
+    local key = tostring(opts.ca_file) .. "\0" .. tostring(opts.insecure)
+    if not groups[key] then
+      groups[key] = { opts = opts, images = {}, at = {} }
+      order[#order + 1] = key
+    end
+    table.insert(groups[key].images, image)
+    table.insert(groups[key].at, i)
+  end
+  for _, sa in ipairs(report.service_accounts) do
+    if sa.found then
+      local kr = keyring.new()
+      for _, name in ipairs(sa.image_pull_secrets) do
+        local auths = auths_of(name)
+        if auths and not kr:add(auths, name) then log.debug("%s: secret/%s: not a usable docker config", ns, name) end
+      end
+      local results = {}
+      for _, key in ipairs(order) do
+        local g = groups[key]
+        local got = pull.check(g.images, function(ref) return kr:lookup(ref.name) end, g.opts)
+        for j, r in ipairs(got) do results[g.at[j]] = r end
+      end
+      for _, r in ipairs(results) do
+        r.service_account = sa.name
+        report.images[#report.images + 1] = r
+        if r.state ~= "ok" then
+          report.problems[#report.problems + 1] = string.format("%s: image %s: %s (serviceaccount/%s%s): %s", ns,
+            r.image, r.state, sa.name, r.secret and ", secret/" .. r.secret or "", r.message or "")
+        end
+      end
+    end
+  end
+end
+
+-- pull.check's options for the images of a registry: the CA and
+-- insecure_registry of the site entry for that registry's host.
+function status.pull_options(plan)
+  local by_host = {}
+  for _, e in ipairs(plan.entries or {}) do
+    local host = registry_host.canonical(registry_host.host_of(e.server))
+    if not by_host[host] then by_host[host] = { ca_file = e.registry_ca_file, insecure = e.insecure_registry } end
+  end
+  return function(registry) return by_host[registry_host.canonical(registry)] or {} end
 end
 
 -- What the plan wants of each namespace of list: the ServiceAccounts, and
@@ -382,6 +459,7 @@ function status.text(reports, quiet)
   local out = {}
   local secret_rows = { { "NAMESPACE", "SECRET", "REGISTRIES", "ROTATED", "EXPIRY", "STATUS" } }
   local pod_rows = { { "NAMESPACE", "POD", "CONTAINER", "REASON", "IMAGE", "PULL SECRET", "MESSAGE" } }
+  local image_rows = { { "NAMESPACE", "SERVICEACCOUNT", "IMAGE", "REGISTRY", "SECRET", "PULL", "MESSAGE" } }
   local counted = {}
   for _, r in ipairs(reports) do
     for _, s in ipairs(r.secrets) do
@@ -400,16 +478,28 @@ function status.text(reports, quiet)
         (p.message:gsub("%s+", " ")) }
       counted[string.format("%s: pod/%s: ", r.namespace, p.pod)] = true
     end
+    for _, i in ipairs(r.images or {}) do
+      if not quiet or i.state ~= "ok" then
+        image_rows[#image_rows + 1] = { r.namespace, i.service_account, i.image, i.registry or "<invalid>",
+          i.secret or "<none>", i.state, ((i.message or ""):gsub("%s+", " ")) }
+      end
+      counted[string.format("%s: image %s: ", r.namespace, i.image)] = true
+    end
   end
   if #secret_rows > 1 then out[#out + 1] = table_text(secret_rows) end
   if #pod_rows > 1 then
     if #out > 0 then out[#out + 1] = "\n" end
     out[#out + 1] = table_text(pod_rows)
   end
+  if #image_rows > 1 then
+    if #out > 0 then out[#out + 1] = "\n" end
+    out[#out + 1] = table_text(image_rows)
+  end
   -- Problems not shown in a table: ServiceAccounts not found, reads refused.
   local others = {}
   for _, line in ipairs(status.problems(reports)) do
     local key = line:match("^[^:]+: secret/[^:]+: ") or line:match("^[^:]+: pod/[^:]+: ")
+      or line:match("^[^:]+: image %S+: ")
     if not (key and counted[key]) then others[#others + 1] = line .. "\n" end
   end
   if #others > 0 then
@@ -444,6 +534,16 @@ function status.text(reports, quiet)
   elseif total > 0 or not quiet then
     local summary = string.format("%d Secret%s in %d namespace%s", secrets, secrets == 1 and "" or "s",
       #reports, #reports == 1 and "" or "s")
+    local images, failing = 0, 0
+    for _, r in ipairs(reports) do
+      for _, i in ipairs(r.images or {}) do
+        images = images + 1
+        if i.state ~= "ok" then failing = failing + 1 end
+      end
+    end
+    if images > 0 then
+      summary = summary .. string.format(", %d of %d image check%s ok", images - failing, images, images == 1 and "" or "s")
+    end
     if total > 0 then
       summary = string.format("%d problem%s (%s, %d pod%s stuck)", total, total == 1 and "" or "s", summary,
         pods, pods == 1 and "" or "s")
@@ -488,11 +588,20 @@ function status.document(reports, ctx)
       errors = array(r.errors), problems = array(r.problems),
     }
   end
+  -- images: top-level, one object per image, namespace and ServiceAccount
+  local images = {}
+  for _, r in ipairs(reports) do
+    for _, i in ipairs(r.images or {}) do
+      images[#images + 1] = { image = i.image, state = i.state, secret = i.secret or json.null,
+        message = i.message or json.null, registry = i.registry or json.null, namespace = r.namespace,
+        serviceAccount = i.service_account, digest = i.digest or json.null }
+    end
+  end
   local problems = status.problems(reports)
   return {
     apiVersion = "xcsreg.io/v1", kind = "Status",
     time = time.format(ctx.now), warnWithinSeconds = ctx.warn_within or json.null,
-    ok = #problems == 0, problems = array(problems), namespaces = array(namespaces),
+    ok = #problems == 0, problems = array(problems), namespaces = array(namespaces), images = array(images),
   }
 end
 

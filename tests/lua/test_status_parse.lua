@@ -76,7 +76,7 @@ t.eq({ doc.time, doc.ok, doc.namespaces[1].secrets[1].inSiteFile, doc.namespaces
   { "1970-01-01T00:00:00Z", false, json.null, "line one\n  two" }, "document: no site file gives inSiteFile null")
 t.eq(json.encode(status.document({ { namespace = "x", secrets = {}, service_accounts = {}, pods = {}, errors = {},
   problems = {} } }, { now = 0, warn_within = 0 })),
-  '{"apiVersion":"xcsreg.io/v1","kind":"Status","namespaces":[{"errors":[],"name":"x","problems":[],'
+  '{"apiVersion":"xcsreg.io/v1","images":[],"kind":"Status","namespaces":[{"errors":[],"name":"x","problems":[],'
   .. '"secrets":[],"serviceAccounts":[],"stuckPods":[]}],"ok":true,"problems":[],"time":"1970-01-01T00:00:00Z",'
   .. '"warnWithinSeconds":0}', "document: empty lists stay lists")
 t.eq(status.text({ { namespace = "a", secrets = {}, pods = {}, problems = {} },
