@@ -71,6 +71,7 @@ test: deps
 	XCSREG=build/san/xcsreg XCSREG_PLAIN=$(CURDIR)/xcsreg UNIT_DIR=build/san/unit tests/run
 
 lint: deps
+	$(MAKE) all
 	scripts/lint
 
 # Long fuzzing runs (make test fuzzes each target for a few seconds).
