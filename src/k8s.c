@@ -30,6 +30,7 @@
 
 #include <lauxlib.h>
 
+#include "curl_lazy.h"
 #include "k8s.h"
 
 _Static_assert(offsetof(struct k8s_client, pool) == 0, "k8s_map.c finds the pool at the client's address");
@@ -650,6 +651,11 @@ static int k8s_client_new(lua_State *L)
 	double retry_max_time = opt_seconds(L, 1, "retry_max_time", 60);
 	size_t max_response_bytes = opt_size(L, 1, "max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES);
 	/* the option values stay on the stack: o points into them */
+
+	/* the first client loads libcurl: requiring k8s does not */
+	const char *why = curl_lazy_load();
+	if (why)
+		return luaL_error(L, "module 'k8s' needs libcurl: %s", why);
 
 	struct k8s_client *c = lua_newuserdatauv(L, sizeof *c, 0);
 	memset(c, 0, sizeof *c);
