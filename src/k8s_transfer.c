@@ -138,8 +138,11 @@ static int prepare_transfer(struct k8s_conn *c, struct k8s_xfer *x, const struct
 		SETOPT(h, CURLOPT_MAXCONNECTS, (long)c->pooled_handles + 1);
 	if (!c->cfg->no_compression)
 		SETOPT(h, CURLOPT_ACCEPT_ENCODING, "");
-	if (c->cfg->proxy)
+	if (c->cfg->proxy) {
 		SETOPT(h, CURLOPT_PROXY, c->cfg->proxy);
+		/* "" : every host, whatever NO_PROXY says (client-go's http.ProxyURL) */
+		SETOPT(h, CURLOPT_NOPROXY, "");
+	}
 	if (c->cfg->connect_to)
 		SETOPT(h, CURLOPT_CONNECT_TO, c->cfg->connect_to);
 

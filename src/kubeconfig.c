@@ -212,10 +212,19 @@ static int push_file_list(lua_State *L, struct k8s_config *c, const struct k8s_o
 	return 0;
 }
 
+/* How client-go's v1 conversion names a list and its map, for its message. */
+static const char *go_types(const char *list)
+{
+	return strcmp(list, "clusters") == 0 ? "*[]NamedCluster into *map[string]*api.Cluster"
+	     : strcmp(list, "users") == 0    ? "*[]NamedAuthInfo into *map[string]*api.AuthInfo"
+	                                     : "*[]NamedContext into *map[string]*api.Context";
+}
+
 /*
  * Merges the entries of the list `list` ("clusters") of the document at doc
  * into the map m[list]: name -> {v = the entry's `item` table, file, dir}.
- * An entry already there (from an earlier file) is left alone.
+ * An entry already there (from an earlier file) is left alone; a name twice
+ * in one file refuses the file, as kubectl does (client-go's conversion).
  */
 static int merge_list(lua_State *L, struct k8s_config *c, int m, int doc, const char *list,
                       const char *item, const char *path, int dir)
@@ -229,19 +238,28 @@ static int merge_list(lua_State *L, struct k8s_config *c, int m, int doc, const 
 		return k8s_fail(c, "%s: %s must be a list", path, list);
 	int l = lua_gettop(L);
 	lua_getfield(L, m, list); /* l map */
-	int map = lua_gettop(L);
-	for (lua_Integer i = 1; lua_rawgeti(L, l, i) != LUA_TNIL; i++) { /* l map e */
+	lua_newtable(L);          /* l map seen: the names of this file's list */
+	int map = lua_gettop(L) - 1, seen = map + 1;
+	for (lua_Integer i = 1; lua_rawgeti(L, l, i) != LUA_TNIL; i++) { /* l map seen e */
 		if (!lua_istable(L, -1))
 			return k8s_fail(c, "%s: %s[%d] must be a mapping", path, list, (int)(i - 1));
 		if (lua_getfield(L, -1, "name") != LUA_TSTRING || lua_rawlen(L, -1) == 0)
 			return k8s_fail(c, "%s: %s[%d] has no name", path, list, (int)(i - 1));
-		lua_pushvalue(L, -1); /* l map e name name */
+		lua_pushvalue(L, -1);
+		if (lua_rawget(L, seen) != LUA_TNIL) /* its list is not quoted: it holds credentials */
+			return k8s_fail(c, "kubeconfig %s: error converting %s: duplicate name \"%s\" in list",
+			                path, go_types(list), lua_tostring(L, -2));
+		lua_pop(L, 1);
+		lua_pushvalue(L, -1);
+		lua_pushboolean(L, 1);
+		lua_rawset(L, seen);
+		lua_pushvalue(L, -1); /* l map seen e name name */
 		if (lua_rawget(L, map) != LUA_TNIL) { /* the first file to set a name wins */
-			lua_settop(L, map);
+			lua_settop(L, seen);
 			continue;
 		}
 		lua_pop(L, 1);
-		lua_createtable(L, 0, 3); /* l map e name rec */
+		lua_createtable(L, 0, 3); /* l map seen e name rec */
 		t = lua_getfield(L, -3, item);
 		if (t == LUA_TNIL) {
 			lua_pop(L, 1);
@@ -255,8 +273,8 @@ static int merge_list(lua_State *L, struct k8s_config *c, int m, int doc, const 
 		lua_setfield(L, -2, "file");
 		lua_pushvalue(L, dir);
 		lua_setfield(L, -2, "dir");
-		lua_rawset(L, map); /* l map e */
-		lua_settop(L, map);
+		lua_rawset(L, map); /* l map seen e */
+		lua_settop(L, seen);
 	}
 	lua_settop(L, l - 1);
 	return 0;
