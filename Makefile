@@ -31,8 +31,9 @@ UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/unit/%,$(sort $(wildcard tests/unit/
 .PHONY: all deps install demo test unit-tests clean lint fuzz
 all: $(BIN)
 
+# -ldl: curl_lazy.c's dlopen (in libc itself since glibc 2.34)
 $(BIN): $(O)/main.o $(LIB_OBJS)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lm
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -ldl -lm
 
 $(O)/%.o: src/%.c $(wildcard src/*.h) | $(O)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -45,7 +46,7 @@ $(O)/lua_bundle.o: $(O)/lua_bundle.c src/xcsreg.h
 
 $(O)/unit/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJS) | $(O)
 	@mkdir -p $(O)/unit
-	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJS) $(LIBS) -lm
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJS) $(LIBS) -ldl -lm
 
 unit-tests: $(UNIT_TESTS)
 
@@ -71,6 +72,7 @@ test: deps
 	XCSREG=build/san/xcsreg XCSREG_PLAIN=$(CURDIR)/xcsreg UNIT_DIR=build/san/unit tests/run
 
 lint: deps
+	$(MAKE) all
 	scripts/lint
 
 # Long fuzzing runs (make test fuzzes each target for a few seconds).

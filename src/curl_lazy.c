@@ -19,9 +19,11 @@
  * neither; `nm -D xcsreg | grep curl_` lists only undefined symbols, if any.
  *
  * Until libcurl is loaded, functions that take one of its handles return
- * their failure value (or do nothing): no handle can exist yet. The host
- * calls curl_lazy_load first so that a missing libcurl is a clear Lua error;
- * other callers (unit tests, fuzz harnesses) load it by their first call.
+ * their failure value (or do nothing): no handle can exist yet. k8s.client
+ * and http.request (not the require of k8s or http) call curl_lazy_load
+ * first, so that a missing libcurl is a clear Lua error and the shipped
+ * scripts' --help, usage errors and client dry runs never load it; other
+ * callers (unit tests, fuzz harnesses) load it by their first call.
  * xcsreg is single-threaded, and so is this state.
  */
 #define CURL_DISABLE_TYPECHECK /* the forwarders take what callers passed */

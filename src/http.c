@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <lauxlib.h>
 
+#include "curl_lazy.h"
 #include "xcsreg.h"
 
 #define HTTP_HANDLE_MT "xcsreg.http"
@@ -32,7 +33,8 @@ struct buf {
 };
 
 struct http_handle {
-	CURL *curl;                       /* NULL once closed */
+	CURL *curl;                       /* made by the first request (libcurl loads then) */
+	int closed;
 	struct curl_slist *req_headers;   /* the current request's header lines */
 	struct buf body;                  /* the response body */
 	struct buf head;                  /* the final response's header lines */
@@ -110,6 +112,7 @@ static void free_req_headers(struct http_handle *h)
 static int handle_close(lua_State *L)
 {
 	struct http_handle *h = luaL_checkudata(L, 1, HTTP_HANDLE_MT);
+	h->closed = 1;
 	free_req_headers(h);
 	if (h->curl) {
 		curl_easy_cleanup(h->curl);
@@ -260,7 +263,7 @@ static int http_request(lua_State *L)
 	struct http_handle *h = lua_touserdata(L, lua_upvalueindex(1));
 	luaL_checktype(L, 1, LUA_TTABLE);
 	opt_check_keys(L, 1, request_options);
-	if (!h->curl)
+	if (h->closed)
 		return luaL_error(L, "the http module's handle is closed");
 
 	/* Every option is checked before the handle is touched. Strings stay on
@@ -302,6 +305,13 @@ static int http_request(lua_State *L)
 	size_t max_body = opt_size(L, 1, "max_body", HTTP_DEFAULT_MAX_BODY);
 	int follow = opt_boolean(L, 1, "follow_redirects");
 
+	if (!h->curl) { /* the first request loads libcurl: requiring http does not */
+		const char *why = curl_lazy_load();
+		if (why)
+			return luaL_error(L, "module 'http' needs libcurl: %s", why);
+		if (!(h->curl = curl_easy_init()))
+			return luaL_error(L, "cannot initialise libcurl");
+	}
 	CURL *c = h->curl;
 	curl_easy_reset(c); /* keeps the connection cache */
 	free_req_headers(h);
@@ -430,9 +440,6 @@ int luaopen_http(lua_State *L)
 		lua_setfield(L, -2, "__close");
 	}
 	lua_setmetatable(L, -2);
-	h->curl = curl_easy_init();
-	if (!h->curl)
-		return luaL_error(L, "cannot initialise libcurl");
 	luaL_setfuncs(L, http_funcs, 1); /* module */
 	return 1;
 }

@@ -9,6 +9,16 @@
  * \u0000, which cJSON's C strings cut short, are decoded from the text.
  * Arrays and objects carry the marker metatables of xcsreg.h, so [] and {}
  * survive a round trip.
+ *
+ * What each part is kept for (issue 11 asked; each is asserted by a test):
+ *  - the encoder: kubectl's bytes (.dockerconfigjson, -o json), so that an
+ *    unchanged Secret compares equal (test_dockerconfigjson.lua, test_json.lua);
+ *  - the lexical pass: json.decode's documented "invalid JSON at line L,
+ *    column C (byte N)" for what cJSON accepts ("01", "1.", "[1e]", bad
+ *    escapes, control bytes, 1e400, depth: test_json.lua's dec_errors);
+ *  - cJSON: the structure, and its error positions for structural faults
+ *    ("{" at byte 0, "[1,]" at byte 3: the same table). A single-pass
+ *    decoder replacing both would have to give those positions too.
  */
 #include <limits.h>
 #include <locale.h>

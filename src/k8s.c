@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +30,15 @@
 
 #include <lauxlib.h>
 
+#include "curl_lazy.h"
 #include "k8s.h"
+
+_Static_assert(offsetof(struct k8s_client, pool) == 0, "k8s_map.c finds the pool at the client's address");
 
 #define CLIENT_MT "xcsreg.k8s.Client"
 #define ERROR_MT "xcsreg.k8s.Error"
+#define MAP_GUARD_MT "xcsreg.k8s.MapGuard"
 
-#define MAX_FILE_SIZE (16 << 20)
 #define DEFAULT_CONCURRENCY 8 /* a map's requests in flight: gentle on a shared API server */
 #define MAX_QUOTED 1024       /* bytes of a non-Status body quoted in an error */
 #define MAX_TITLE 200         /* bytes of an HTML error page's title quoted in an error */
@@ -49,122 +53,6 @@
  * small container's memory. The max_response_bytes option changes it.
  */
 #define DEFAULT_MAX_RESPONSE_BYTES ((size_t)256 << 20)
-
-/* ---- small helpers shared with kubeconfig.c and k8s_auth.c ---- */
-
-int k8s_fail(struct k8s_client *c, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(c->msg, sizeof c->msg, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-char *k8s_memdup(const char *s, size_t n)
-{
-	char *p = malloc(n + 1);
-	if (p) {
-		memcpy(p, s, n);
-		p[n] = '\0';
-	}
-	return p;
-}
-
-#define KEEP_BUFFER ((size_t)64 * 1024)
-
-void k8s_xfer_trim(struct k8s_xfer *x)
-{
-	if (x->body.cap > KEEP_BUFFER) {
-		k8s_wipe(&x->body.data, x->body.cap); /* may hold Secret data */
-		x->body.len = x->body.cap = 0;
-	}
-}
-
-void k8s_wipe(char **p, size_t len)
-{
-	if (*p) {
-		explicit_bzero(*p, len);
-		free(*p);
-		*p = NULL;
-	}
-}
-
-void k8s_wipe_str(char **p)
-{
-	k8s_wipe(p, *p ? strlen(*p) : 0);
-}
-
-double k8s_monotonic(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-int k8s_buf_reserve(struct k8s_buf *b, size_t cap)
-{
-	if (b->data && cap <= b->cap)
-		return 0;
-	char *q = realloc(b->data, cap);
-	if (!q)
-		return -1;
-	b->data = q;
-	b->cap = cap;
-	return 0;
-}
-
-int k8s_buf_append(struct k8s_buf *b, const char *p, size_t n)
-{
-	if (n > SIZE_MAX / 2 - b->len)
-		return -1;
-	if (!b->data || b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (k8s_buf_reserve(b, cap) != 0)
-			return -1;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-int k8s_read_file(struct k8s_client *c, const char *what, const char *path,
-                  char **data, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return k8s_fail(c, "%s %s: %s", what, path, strerror(errno));
-	struct k8s_buf b = {0};
-	char chunk[8192];
-	size_t n;
-	int err = 0;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-		if (b.len + n > MAX_FILE_SIZE) {
-			err = EFBIG;
-			break;
-		}
-		if (k8s_buf_append(&b, chunk, n) != 0) {
-			err = ENOMEM;
-			break;
-		}
-	}
-	if (!err && ferror(f))
-		err = errno ? errno : EIO;
-	fclose(f);
-	explicit_bzero(chunk, sizeof chunk); /* it may have held a key or a token */
-	if (!err && k8s_buf_append(&b, "", 0) != 0)
-		err = ENOMEM;
-	if (err) {
-		k8s_wipe(&b.data, b.cap);
-		return k8s_fail(c, "%s %s: %s", what, path, strerror(err));
-	}
-	*data = b.data;
-	*len = b.len;
-	return 0;
-}
 
 /* ---- responses to Lua values ---- */
 
@@ -278,7 +166,7 @@ static void push_unexpected(lua_State *L, const struct k8s_client *c, const stru
 	}
 	luaL_Buffer b;
 	luaL_buffinit(L, &b);
-	lua_pushfstring(L, "HTTP %d from %s: %s (", (int)code, c->server, what);
+	lua_pushfstring(L, "HTTP %d from %s: %s (", (int)code, c->config.server, what);
 	luaL_addvalue(&b);
 	add_one_line(&b, mt ? mt : "no Content-Type", mt ? mlen : 15, MAX_MEDIA_TYPE);
 	luaL_addchar(&b, ')');
@@ -406,7 +294,7 @@ static void push_status_error(lua_State *L, const struct k8s_client *c, const st
 		push_unexpected(L, c, x, code, "not a Kubernetes Status");
 		m = lua_tolstring(L, -1, &len);
 	} else if (broken) {
-		m = lua_pushfstring(L, "HTTP %d from %s: %s", (int)code, c->server, why);
+		m = lua_pushfstring(L, "HTTP %d from %s: %s", (int)code, c->config.server, why);
 		len = strlen(m);
 	} else {
 		len = 0;
@@ -443,16 +331,17 @@ static int push_object(lua_State *L, const struct k8s_client *c, const struct k8
 		return push_invalid(L, call);
 	}
 	if (!push_body(L, x, why, sizeof why)) {
-		lua_pushfstring(L, "HTTP %d from %s: %s", (int)call->a.status, c->server, why);
+		lua_pushfstring(L, "HTTP %d from %s: %s", (int)call->a.status, c->config.server, why);
 		return push_invalid(L, call);
 	}
 	return 1;
 }
 
 /* k8s_finish for the API methods: obj, or nil, err. */
-static int finish_api(lua_State *L, struct k8s_client *c, const struct k8s_call *call,
+static int finish_api(lua_State *L, struct k8s_pool *p, const struct k8s_call *call,
                       const struct k8s_xfer *x, int ok)
 {
+	struct k8s_client *c = (struct k8s_client *)p; /* its first member */
 	/* the request's arguments and options are still on the stack */
 	luaL_checkstack(L, LUA_MINSTACK, NULL);
 	if (ok != 0)
@@ -469,14 +358,14 @@ static int finish_api(lua_State *L, struct k8s_client *c, const struct k8s_call 
 static int send_request(lua_State *L, struct k8s_client *c, const struct k8s_req *req,
                         k8s_finish finish)
 {
-	struct k8s_task *t = k8s_map_task(L, c);
+	struct k8s_task *t = k8s_map_task(L, &c->pool);
 	if (t)
-		return k8s_map_request(L, c, t, req, finish);
+		return k8s_map_request(L, &c->pool, t, req, finish);
 	struct k8s_call call;
-	k8s_call_init(c, &call, req);
-	int ok = k8s_run_request(L, c, &call);
-	int nres = finish(L, c, &call, &c->x, ok);
-	k8s_xfer_trim(&c->x);
+	k8s_call_init(&c->conn, &call, req);
+	int ok = k8s_run_request(L, &c->conn, &call);
+	int nres = finish(L, &c->pool, &call, &c->conn.x, ok);
+	k8s_xfer_trim(&c->conn.x);
 	return nres;
 }
 
@@ -629,7 +518,7 @@ static const char *push_url(lua_State *L, struct k8s_client *c, int path, int qu
 	char sep = memchr(p, '?', plen) ? '&' : '?';
 	luaL_Buffer b;
 	luaL_buffinit(L, &b);
-	luaL_addstring(&b, c->url_base);
+	luaL_addstring(&b, c->config.url_base);
 	luaL_addlstring(&b, p, plen);
 	for (lua_Integer i = 1; pairs && i <= (lua_Integer)lua_rawlen(L, pairs); i++) {
 		luaL_addchar(&b, sep);
@@ -698,48 +587,20 @@ static void check_write_opts(lua_State *L, int idx, struct write_opts *w, int is
 
 /* ---- the client ---- */
 
-void k8s_client_free(struct k8s_client *c)
+/* Frees everything c holds but the userdata itself; safe to call again.
+ * No map may be running (its frames point into c). */
+static void k8s_client_free(struct k8s_client *c)
 {
-	k8s_map_free(c);
-	if (c->x.curl) {
-		curl_easy_cleanup(c->x.curl);
-		c->x.curl = NULL;
-	}
-	if (c->share) { /* after every handle using it: closes the pooled connections */
-		curl_share_cleanup(c->share);
-		c->share = NULL;
-	}
-	curl_slist_free_all(c->x.headers); /* may hold the Authorization header */
-	c->x.headers = NULL;
-	curl_slist_free_all(c->connect_to);
-	c->connect_to = NULL;
-	k8s_wipe(&c->x.body.data, c->x.body.cap); /* may hold Secret data */
-	c->x.body.len = c->x.body.cap = 0;
-	free(c->x.head.data);
-	c->x.head.data = NULL;
-	c->x.head.len = c->x.head.cap = 0;
-	char **strings[] = {&c->server, &c->url_base, &c->host_header, &c->context, &c->namespace,
-	                    &c->ca, &c->proxy, &c->token_file, &c->user_agent, &c->cert};
-	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
-		free(*strings[i]);
-		*strings[i] = NULL;
-	}
-	k8s_wipe_str(&c->token);
-	k8s_wipe_str(&c->file_token);
-	k8s_wipe_str(&c->basic);
-	k8s_wipe(&c->key, c->key_len);
-	if (c->exec) {
-		k8s_exec_free(c->exec);
-		free(c->exec);
-		c->exec = NULL;
-	}
-	k8s_wipe_str(&c->scratch);
+	k8s_map_free(&c->pool);  /* its handles use the share handle: first */
+	k8s_conn_free(&c->conn);
+	k8s_config_free(&c->config);
+	k8s_creds_free(&c->creds);
 }
 
 static struct k8s_client *check_client(lua_State *L)
 {
 	struct k8s_client *c = luaL_checkudata(L, 1, CLIENT_MT);
-	if (c->closed || !c->x.curl)
+	if (c->pool.closed || !c->conn.x.curl)
 		luaL_error(L, "attempt to use a closed k8s client");
 	return c;
 }
@@ -792,25 +653,36 @@ static int k8s_client_new(lua_State *L)
 	size_t max_response_bytes = opt_size(L, 1, "max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES);
 	/* the option values stay on the stack: o points into them */
 
+	/* the first client loads libcurl: requiring k8s does not */
+	const char *why = curl_lazy_load();
+	if (why)
+		return luaL_error(L, "module 'k8s' needs libcurl: %s", why);
+
 	struct k8s_client *c = lua_newuserdatauv(L, sizeof *c, 0);
 	memset(c, 0, sizeof *c);
 	luaL_setmetatable(L, CLIENT_MT);
 	int ud = lua_gettop(L);
-	c->connect_timeout_ms = connect_ms;
-	c->request_timeout_ms = request_ms;
-	c->max_retries = retries;
-	c->max_response_bytes = max_response_bytes;
-	c->retry_max_time = retry_max_time;
+	/* the layers, each pointing at those below it and at the one message buffer */
+	c->creds.msg = c->config.msg = c->conn.msg = c->pool.msg = c->msg;
+	c->config.creds = &c->creds;
+	c->conn.cfg = &c->config;
+	c->conn.creds = &c->creds;
+	c->pool.conn = &c->conn;
+	c->conn.connect_timeout_ms = connect_ms;
+	c->conn.request_timeout_ms = request_ms;
+	c->conn.max_retries = retries;
+	c->conn.max_response_bytes = max_response_bytes;
+	c->conn.retry_max_time = retry_max_time;
 	if (deadline > 0)
-		c->deadline = k8s_monotonic() + deadline;
-	c->concurrency = c->limit = concurrency;
-	c->rng = ((unsigned long long)time(NULL) << 20) ^ (unsigned long long)(uintptr_t)c ^
+		c->conn.deadline = k8s_monotonic() + deadline;
+	c->concurrency = c->conn.limit = concurrency;
+	c->conn.rng = ((unsigned long long)time(NULL) << 20) ^ (unsigned long long)(uintptr_t)c ^
 	         (unsigned long long)getpid() ^ 0x9E3779B97F4A7C15ULL;
-	c->user_agent = strdup(user_agent);
-	c->x.curl = curl_easy_init();
-	if (!c->user_agent || !c->x.curl || k8s_share_init(c) != 0)
+	c->conn.user_agent = strdup(user_agent);
+	c->conn.x.curl = curl_easy_init();
+	if (!c->conn.user_agent || !c->conn.x.curl || k8s_share_init(&c->conn) != 0)
 		return luaL_error(L, "not enough memory");
-	if (k8s_configure(L, c, &o) != 0)
+	if (k8s_configure(L, &c->config, &o) != 0)
 		return push_fail(L, c, "Config", -1);
 	lua_pushvalue(L, ud);
 	return 1;
@@ -882,9 +754,10 @@ static int client_delete(lua_State *L)
 }
 
 /* k8s_finish for client:request: status, body, headers, or nil, err. */
-static int finish_request(lua_State *L, struct k8s_client *c, const struct k8s_call *call,
+static int finish_request(lua_State *L, struct k8s_pool *p, const struct k8s_call *call,
                           const struct k8s_xfer *x, int ok)
 {
+	struct k8s_client *c = (struct k8s_client *)p; /* its first member */
 	luaL_checkstack(L, LUA_MINSTACK, NULL); /* as in finish_api */
 	if (ok != 0)
 		return push_fail(L, c, call->reason, call->retries);
@@ -894,7 +767,7 @@ static int finish_request(lua_State *L, struct k8s_client *c, const struct k8s_c
 			/* an error page labelled JSON: the caller judges it by its status */
 			lua_pushlstring(L, x->body.data ? x->body.data : "", x->body.len);
 		} else {
-			lua_pushfstring(L, "HTTP %d from %s: %s", (int)call->a.status, c->server, why);
+			lua_pushfstring(L, "HTTP %d from %s: %s", (int)call->a.status, c->config.server, why);
 			return push_invalid(L, call);
 		}
 	}
@@ -949,11 +822,11 @@ static int client_stats(lua_State *L)
 {
 	struct k8s_client *c = luaL_checkudata(L, 1, CLIENT_MT);
 	lua_createtable(L, 0, 3);
-	lua_pushinteger(L, (lua_Integer)c->requests);
+	lua_pushinteger(L, (lua_Integer)c->conn.requests);
 	lua_setfield(L, -2, "requests");
-	lua_pushinteger(L, (lua_Integer)c->connections);
+	lua_pushinteger(L, (lua_Integer)c->conn.connections);
 	lua_setfield(L, -2, "connections");
-	lua_pushinteger(L, (lua_Integer)c->retries);
+	lua_pushinteger(L, (lua_Integer)c->conn.retries);
 	lua_setfield(L, -2, "retries");
 	return 1;
 }
@@ -964,11 +837,16 @@ static int client_stats(lua_State *L)
 static int client_close(lua_State *L)
 {
 	struct k8s_client *c = luaL_checkudata(L, 1, CLIENT_MT);
-	c->closed = 1;
-	if (!c->mapping)
+	c->pool.closed = 1;
+	if (!c->pool.mapping)
 		k8s_client_free(c);
 	return 0;
 }
+
+/* What client:map marks to be closed once the map has ended. */
+struct map_guard {
+	struct k8s_client *c;
+};
 
 /* client:map(items, fn [, {concurrency = n}]) -> results; see k8s_map.c. */
 static int client_map(lua_State *L)
@@ -983,17 +861,31 @@ static int client_map(lua_State *L)
 		opt_check_keys(L, 4, names);
 		concurrency = opt_concurrency(L, 4, concurrency);
 	}
-	if (c->mapping)
+	if (c->pool.mapping)
 		return luaL_error(L, "client:map is already running on this client");
 	lua_settop(L, 3);
-	return k8s_map_run(L, c, 2, 3, concurrency);
+	struct map_guard *guard = lua_newuserdatauv(L, sizeof *guard, 0);
+	guard->c = c;
+	luaL_setmetatable(L, MAP_GUARD_MT);
+	lua_toclose(L, -1); /* closed after the map's own run, when it returns or raises */
+	return k8s_map_run(L, &c->pool, 2, 3, concurrency);
+}
+
+/* __close of client:map's guard: a client closed inside the map is freed
+ * once the map has ended (k8s_map.c leaves that to its caller). */
+static int map_guard_close(lua_State *L)
+{
+	struct k8s_client *c = ((struct map_guard *)luaL_checkudata(L, 1, MAP_GUARD_MT))->c;
+	if (c->pool.closed && !c->pool.mapping)
+		k8s_client_free(c);
+	return 0;
 }
 
 static int client_tostring(lua_State *L)
 {
 	struct k8s_client *c = luaL_checkudata(L, 1, CLIENT_MT);
-	if (!c->closed && c->x.curl)
-		lua_pushfstring(L, "k8s client (%s)", c->server ? c->server : "?");
+	if (!c->pool.closed && c->conn.x.curl)
+		lua_pushfstring(L, "k8s client (%s)", c->config.server ? c->config.server : "?");
 	else
 		lua_pushliteral(L, "k8s client (closed)");
 	return 1;
@@ -1007,14 +899,14 @@ static int client_index(lua_State *L)
 	if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
 		return 1;
 	const char *k = lua_tostring(L, 2);
-	if (k && !c->closed && c->x.curl) {
+	if (k && !c->pool.closed && c->conn.x.curl) {
 		if (strcmp(k, "concurrency") == 0) {
 			lua_pushinteger(L, c->concurrency);
 			return 1;
 		}
-		const char *v = strcmp(k, "namespace") == 0 ? c->namespace
-		              : strcmp(k, "server") == 0    ? c->server
-		              : strcmp(k, "context") == 0   ? c->context
+		const char *v = strcmp(k, "namespace") == 0 ? c->config.namespace
+		              : strcmp(k, "server") == 0    ? c->config.server
+		              : strcmp(k, "context") == 0   ? c->config.context
 		                                            : NULL;
 		if (v) {
 			lua_pushstring(L, v);
@@ -1141,6 +1033,11 @@ int luaopen_k8s(lua_State *L)
 		lua_setfield(L, -2, "__close");
 		lua_pushcfunction(L, client_tostring);
 		lua_setfield(L, -2, "__tostring");
+	}
+	lua_pop(L, 1);
+	if (luaL_newmetatable(L, MAP_GUARD_MT)) {
+		lua_pushcfunction(L, map_guard_close);
+		lua_setfield(L, -2, "__close");
 	}
 	lua_pop(L, 1);
 	luaL_newlib(L, k8s_funcs);

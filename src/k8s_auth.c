@@ -21,7 +21,7 @@
 
 #include <lauxlib.h>
 
-#include "k8s.h"
+#include "k8s_auth.h"
 
 #define TOKEN_FILE_PERIOD 60.0  /* seconds a token file is trusted before re-reading */
 #define EXEC_TIMEOUT 60.0       /* seconds an exec plugin may take */
@@ -30,7 +30,7 @@
 
 /* Reads the token file. Returns 1 if the token changed, 0 if not, -1 (c->msg
  * set) if the file cannot be read or is empty. */
-static int read_token_file(struct k8s_client *c)
+static int read_token_file(struct k8s_creds *c)
 {
 	char *data;
 	size_t len;
@@ -56,13 +56,13 @@ static int read_token_file(struct k8s_client *c)
 	return changed;
 }
 
-int k8s_auth_load_token_file(struct k8s_client *c)
+int k8s_auth_load_token_file(struct k8s_creds *c)
 {
 	return read_token_file(c) < 0 ? -1 : 0;
 }
 
 /* A token file that cannot be read now: keep the last good token. */
-static void keep_old_token(struct k8s_client *c)
+static void keep_old_token(struct k8s_creds *c)
 {
 	log_msg(LOG_WARN, "%s; using the token read before", c->msg);
 	c->file_token_at = k8s_monotonic();
@@ -153,7 +153,7 @@ static int same(const char *a, size_t alen, const char *b, size_t blen)
 
 /* Takes the plugin's answer (the decoded ExecCredential at v). Returns 1 if
  * the credential changed, 0 if not, -1 on a bad answer. */
-static int take_answer(lua_State *L, struct k8s_client *c, int v)
+static int take_answer(lua_State *L, struct k8s_creds *c, int v)
 {
 	struct k8s_exec *e = c->exec;
 	if (!lua_istable(L, v))
@@ -207,7 +207,7 @@ static int take_answer(lua_State *L, struct k8s_client *c, int v)
 }
 
 /* Runs the plugin and takes its answer: 1 changed, 0 same, -1 error. */
-static int run_exec(lua_State *L, struct k8s_client *c)
+static int run_exec(lua_State *L, struct k8s_creds *c)
 {
 	struct k8s_exec *e = c->exec;
 	struct proc_spec spec = {
@@ -257,7 +257,7 @@ static int exec_answer_valid(const struct k8s_exec *e)
 
 /* ---- what k8s.c uses ---- */
 
-int k8s_auth_ready(lua_State *L, struct k8s_client *c)
+int k8s_auth_ready(lua_State *L, struct k8s_creds *c)
 {
 	if (c->token_file && k8s_monotonic() - c->file_token_at >= TOKEN_FILE_PERIOD &&
 	    read_token_file(c) < 0)
@@ -267,7 +267,7 @@ int k8s_auth_ready(lua_State *L, struct k8s_client *c)
 	return 0;
 }
 
-int k8s_auth_renew(lua_State *L, struct k8s_client *c)
+int k8s_auth_renew(lua_State *L, struct k8s_creds *c)
 {
 	if (c->exec)
 		return run_exec(L, c);
@@ -282,7 +282,7 @@ int k8s_auth_renew(lua_State *L, struct k8s_client *c)
 	return 0;
 }
 
-int k8s_auth_header(struct k8s_client *c, struct curl_slist **headers)
+int k8s_auth_header(struct k8s_creds *c, struct curl_slist **headers)
 {
 	const char *token = c->exec ? c->exec->token : c->file_token ? c->file_token : c->token;
 	char *h = NULL;
@@ -303,7 +303,7 @@ int k8s_auth_header(struct k8s_client *c, struct curl_slist **headers)
 	return 0;
 }
 
-void k8s_auth_cert(const struct k8s_client *c, const char **cert, size_t *cert_len,
+void k8s_auth_cert(const struct k8s_creds *c, const char **cert, size_t *cert_len,
                    const char **key, size_t *key_len)
 {
 	const struct k8s_exec *e = c->exec;
@@ -313,5 +313,21 @@ void k8s_auth_cert(const struct k8s_client *c, const char **cert, size_t *cert_l
 	} else {
 		*cert = c->cert, *cert_len = c->cert_len;
 		*key = c->key, *key_len = c->key_len;
+	}
+}
+
+void k8s_creds_free(struct k8s_creds *c)
+{
+	free(c->token_file);
+	free(c->cert);
+	c->token_file = c->cert = NULL;
+	k8s_wipe_str(&c->token);
+	k8s_wipe_str(&c->file_token);
+	k8s_wipe_str(&c->basic);
+	k8s_wipe(&c->key, c->key_len);
+	if (c->exec) {
+		k8s_exec_free(c->exec);
+		free(c->exec);
+		c->exec = NULL;
 	}
 }

@@ -47,7 +47,7 @@
 
 #include <lauxlib.h>
 
-#include "k8s.h"
+#include "k8s_map.h"
 
 #define RUN_MT "xcsreg.k8s.MapRun"
 
@@ -76,12 +76,12 @@ struct k8s_task {
 
 /* The to-be-closed userdata of a running map. */
 struct map_run {
-	struct k8s_client *c;     /* NULL once ended */
+	struct k8s_pool *c;       /* NULL once ended */
 };
 
 /* The loop's state, on the C stack of k8s_map_run. */
 struct loop {
-	struct k8s_client *c;
+	struct k8s_pool *c;
 	int items, fn, results, threads, err; /* stack indices */
 	lua_Integer n, next;      /* items, and the next to start */
 	int concurrency;
@@ -108,7 +108,7 @@ static void xfer_free(struct k8s_xfer *x)
 	x->head.len = x->head.cap = 0;
 }
 
-void k8s_map_free(struct k8s_client *c)
+void k8s_map_free(struct k8s_pool *c)
 {
 	for (int i = 0; i < c->ntasks; i++)
 		if (c->tasks[i]->x.curl && c->multi)
@@ -126,7 +126,7 @@ void k8s_map_free(struct k8s_client *c)
 }
 
 /* t's request is over: what its request function returns. */
-static int task_finish(lua_State *L, struct k8s_client *c, struct k8s_task *t, int ok)
+static int task_finish(lua_State *L, struct k8s_pool *c, struct k8s_task *t, int ok)
 {
 	t->state = T_RUN;
 	int nres = t->finish(L, c, &t->call, &t->x, ok);
@@ -135,7 +135,7 @@ static int task_finish(lua_State *L, struct k8s_client *c, struct k8s_task *t, i
 }
 
 /* Makes the multi handle and n tasks with their handles; raises on memory. */
-static int ensure_tasks(lua_State *L, struct k8s_client *c, int n)
+static int ensure_tasks(lua_State *L, struct k8s_pool *c, int n)
 {
 	if (!c->multi) {
 		if (!(c->multi = curl_multi_init()))
@@ -149,6 +149,7 @@ static int ensure_tasks(lua_State *L, struct k8s_client *c, int n)
 		t->slot = c->ntasks;
 		c->tasks[c->ntasks] = t;
 	}
+	c->conn->pooled_handles = c->ntasks;
 	for (int i = 0; i < n; i++)
 		if (!c->tasks[i]->x.curl && !(c->tasks[i]->x.curl = curl_easy_init()))
 			return luaL_error(L, "not enough memory");
@@ -158,7 +159,7 @@ static int ensure_tasks(lua_State *L, struct k8s_client *c, int n)
 	return 0;
 }
 
-struct k8s_task *k8s_map_task(lua_State *L, struct k8s_client *c)
+struct k8s_task *k8s_map_task(lua_State *L, struct k8s_pool *c)
 {
 	if (!c->mapping || !lua_isyieldable(L))
 		return NULL;
@@ -180,7 +181,7 @@ static int task_yield(lua_State *L, struct k8s_task *t)
 
 /* Moves t's request on as far as it can go now; yields, or returns what
  * the request function returns. */
-static int task_step(lua_State *L, struct k8s_client *c, struct k8s_task *t)
+static int task_step(lua_State *L, struct k8s_pool *c, struct k8s_task *t)
 {
 	for (;;) {
 		if (t->aborted) {
@@ -188,19 +189,19 @@ static int task_step(lua_State *L, struct k8s_client *c, struct k8s_task *t)
 			return luaL_error(L, "k8s client closed");
 		}
 		if (t->state == T_SENT) {
-			int r = k8s_call_judge(L, c, &t->call, &t->x);
+			int r = k8s_call_judge(L, c->conn, &t->call, &t->x);
 			if (r != K8S_RETRY)
 				return task_finish(L, c, t, r == K8S_DONE ? 0 : -1);
 			t->state = T_WAIT;
 		}
 		double now = k8s_monotonic();
-		if (now < t->call.wake_at || now < c->not_before || c->inflight >= c->limit)
+		if (now < t->call.wake_at || now < c->conn->not_before || c->inflight >= c->conn->limit)
 			return task_yield(L, t);
-		if (k8s_call_prepare(L, c, &t->call, &t->x, 1) != 0)
+		if (k8s_call_prepare(L, c->conn, &t->call, &t->x, 1) != 0)
 			return task_finish(L, c, t, -1);
 		curl_easy_setopt(t->x.curl, CURLOPT_PRIVATE, (void *)t);
 		if (curl_multi_add_handle(c->multi, t->x.curl) != CURLM_OK) {
-			k8s_fail(c, "%s: out of memory starting the request", c->server);
+			k8s_fail(c, "%s: out of memory starting the request", c->conn->cfg->server);
 			t->call.reason = "Transport";
 			return task_finish(L, c, t, -1);
 		}
@@ -212,7 +213,7 @@ static int task_step(lua_State *L, struct k8s_client *c, struct k8s_task *t)
 }
 
 /* The task a continuation belongs to, if it is still that coroutine's. */
-static struct k8s_task *find_task(struct k8s_client *c, lua_State *L, lua_KContext id)
+static struct k8s_task *find_task(struct k8s_pool *c, lua_State *L, lua_KContext id)
 {
 	for (int i = 0; c && i < c->ntasks; i++)
 		if (c->tasks[i]->co == L && c->tasks[i]->id == (unsigned long long)id)
@@ -223,7 +224,7 @@ static struct k8s_task *find_task(struct k8s_client *c, lua_State *L, lua_KConte
 static int task_continue(lua_State *L, int status, lua_KContext ctx)
 {
 	(void)status;
-	/* every request function has the client at index 1 */
+	/* every request function has the client at index 1, which begins with its pool */
 	struct k8s_task *t = find_task(lua_touserdata(L, 1), L, ctx);
 	if (!t)
 		return luaL_error(L, "k8s client: the request was abandoned when its client:map ended");
@@ -232,10 +233,10 @@ static int task_continue(lua_State *L, int status, lua_KContext ctx)
 	return task_step(L, lua_touserdata(L, 1), t);
 }
 
-int k8s_map_request(lua_State *L, struct k8s_client *c, struct k8s_task *t,
+int k8s_map_request(lua_State *L, struct k8s_pool *c, struct k8s_task *t,
                     const struct k8s_req *req, k8s_finish finish)
 {
-	k8s_call_init(c, &t->call, req);
+	k8s_call_init(c->conn, &t->call, req);
 	t->finish = finish;
 	t->state = T_WAIT;
 	return task_step(L, c, t);
@@ -317,18 +318,18 @@ static void start_task(lua_State *L, struct loop *lp, struct k8s_task *t)
 	resume_task(L, lp, t, 1);
 }
 
-static int task_ready(const struct k8s_client *c, const struct k8s_task *t, double now)
+static int task_ready(const struct k8s_pool *c, const struct k8s_task *t, double now)
 {
 	if (t->state == T_SENT)
 		return t->done;
 	if (t->state == T_WAIT)
-		return t->aborted || (now >= t->call.wake_at && now >= c->not_before &&
-		                      c->inflight < c->limit);
+		return t->aborted || (now >= t->call.wake_at && now >= c->conn->not_before &&
+		                      c->inflight < c->conn->limit);
 	return 0;
 }
 
 /* Takes finished transfers out of the multi handle; their tasks are ready. */
-static void collect(lua_State *L, struct k8s_client *c)
+static void collect(lua_State *L, struct k8s_pool *c)
 {
 	int running, queued;
 	CURLMcode mc = curl_multi_perform(c->multi, &running);
@@ -343,7 +344,7 @@ static void collect(lua_State *L, struct k8s_client *c)
 		void *p = NULL;
 		curl_easy_getinfo(h, CURLINFO_PRIVATE, &p);
 		struct k8s_task *t = p;
-		k8s_call_attempted(c, &t->call, &t->x, rc);
+		k8s_call_attempted(c->conn, &t->call, &t->x, rc);
 		curl_multi_remove_handle(c->multi, h);
 		c->inflight--;
 		t->done = 1;
@@ -352,7 +353,7 @@ static void collect(lua_State *L, struct k8s_client *c)
 
 /* After client:close() from inside fn: stops every pending transfer; the
  * tasks raise "k8s client closed" when resumed. */
-static void abort_pending(struct k8s_client *c, int n)
+static void abort_pending(struct k8s_pool *c, int n)
 {
 	for (int i = 0; i < n; i++) {
 		struct k8s_task *t = c->tasks[i];
@@ -367,14 +368,14 @@ static void abort_pending(struct k8s_client *c, int n)
 }
 
 /* Waits for a transfer to progress or the next task's time to come. */
-static void wait_for_work(lua_State *L, struct k8s_client *c, int n)
+static void wait_for_work(lua_State *L, struct k8s_pool *c, int n)
 {
 	double now = k8s_monotonic(), wake = now + 1.0;
 	for (int i = 0; i < n; i++) {
 		const struct k8s_task *t = c->tasks[i];
-		if (t->state != T_WAIT || c->inflight >= c->limit)
+		if (t->state != T_WAIT || c->inflight >= c->conn->limit)
 			continue;
-		double w = t->call.wake_at > c->not_before ? t->call.wake_at : c->not_before;
+		double w = t->call.wake_at > c->conn->not_before ? t->call.wake_at : c->conn->not_before;
 		if (w < wake)
 			wake = w;
 	}
@@ -392,7 +393,7 @@ static void wait_for_work(lua_State *L, struct k8s_client *c, int n)
 
 static void run_loop(lua_State *L, struct loop *lp)
 {
-	struct k8s_client *c = lp->c;
+	struct k8s_pool *c = lp->c;
 	for (;;) {
 		int progressed = 0;
 		if (c->closed && !lp->aborted) {
@@ -424,7 +425,7 @@ static void run_loop(lua_State *L, struct loop *lp)
 static int run_end(lua_State *L)
 {
 	struct map_run *run = luaL_checkudata(L, 1, RUN_MT);
-	struct k8s_client *c = run->c;
+	struct k8s_pool *c = run->c;
 	if (!c)
 		return 0;
 	run->c = NULL;
@@ -436,13 +437,11 @@ static int run_end(lua_State *L)
 		t->co = NULL;
 	}
 	c->inflight = 0;
-	c->mapping = 0;
-	if (c->closed)
-		k8s_client_free(c);
+	c->mapping = 0; /* if c->closed, the binding frees the client now */
 	return 0;
 }
 
-int k8s_map_run(lua_State *L, struct k8s_client *c, int items, int fn, int concurrency)
+int k8s_map_run(lua_State *L, struct k8s_pool *c, int items, int fn, int concurrency)
 {
 	struct loop lp = {.c = c, .items = items, .fn = fn, .next = 1, .concurrency = concurrency};
 	lp.n = luaL_len(L, items);
@@ -466,8 +465,8 @@ int k8s_map_run(lua_State *L, struct k8s_client *c, int items, int fn, int concu
 	ensure_tasks(L, c, concurrency);
 	run->c = c;
 	c->mapping = 1;
-	c->limit = concurrency;
-	c->cut_at = 0;
+	c->conn->limit = concurrency;
+	c->conn->cut_at = 0;
 	run_loop(L, &lp);
 	if (lp.failed) {
 		lua_pushvalue(L, lp.err);

@@ -27,7 +27,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "k8s.h"
+#include "k8s_transfer.h"
 
 #define BACKOFF_BASE 0.2      /* seconds: the first retry waits 0.1-0.2 s */
 #define BACKOFF_CAP 10.0      /* the exponential part stops growing here */
@@ -88,7 +88,7 @@ static int add_header(struct curl_slist **list, const char *h)
 
 /* Sets x up for req from scratch (a handle can serve any client and request).
  * Returns 0, or -1 when memory ran out. */
-static int prepare_transfer(struct k8s_client *c, struct k8s_xfer *x, const struct k8s_req *req,
+static int prepare_transfer(struct k8s_conn *c, struct k8s_xfer *x, const struct k8s_req *req,
                             int pooled)
 {
 	CURL *h = x->curl;
@@ -102,8 +102,8 @@ static int prepare_transfer(struct k8s_client *c, struct k8s_xfer *x, const stru
 
 	if (add_header(&x->headers, "Accept: application/json") != 0 ||
 	    add_header(&x->headers, "Expect:") != 0 || /* no 100-continue round trip */
-	    (c->host_header && add_header(&x->headers, c->host_header) != 0) ||
-	    k8s_auth_header(c, &x->headers) != 0)
+	    (c->cfg->host_header && add_header(&x->headers, c->cfg->host_header) != 0) ||
+	    k8s_auth_header(c->creds, &x->headers) != 0)
 		return -1;
 	if (req->body) {
 		char *ct = NULL;
@@ -141,27 +141,30 @@ static int prepare_transfer(struct k8s_client *c, struct k8s_xfer *x, const stru
 	if (pooled) /* wait for a connection that may multiplex rather than open one */
 		SETOPT(h, CURLOPT_PIPEWAIT, 1L);
 	else /* a blocking perform must not trim the pool a map has opened */
-		SETOPT(h, CURLOPT_MAXCONNECTS, (long)c->ntasks + 1);
-	if (!c->no_compression)
+		SETOPT(h, CURLOPT_MAXCONNECTS, (long)c->pooled_handles + 1);
+	if (!c->cfg->no_compression)
 		SETOPT(h, CURLOPT_ACCEPT_ENCODING, "");
-	if (c->proxy)
-		SETOPT(h, CURLOPT_PROXY, c->proxy);
-	if (c->connect_to)
-		SETOPT(h, CURLOPT_CONNECT_TO, c->connect_to);
+	if (c->cfg->proxy) {
+		SETOPT(h, CURLOPT_PROXY, c->cfg->proxy);
+		/* "" : every host, whatever NO_PROXY says (client-go's http.ProxyURL) */
+		SETOPT(h, CURLOPT_NOPROXY, "");
+	}
+	if (c->cfg->connect_to)
+		SETOPT(h, CURLOPT_CONNECT_TO, c->cfg->connect_to);
 
-	if (c->insecure) {
+	if (c->cfg->insecure) {
 		SETOPT(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		SETOPT(h, CURLOPT_SSL_VERIFYHOST, 0L);
-	} else if (c->ca) {
+	} else if (c->cfg->ca) {
 		/* the configured CA replaces the system's, as in client-go */
-		struct curl_blob ca = {c->ca, c->ca_len, CURL_BLOB_COPY};
+		struct curl_blob ca = {c->cfg->ca, c->cfg->ca_len, CURL_BLOB_COPY};
 		SETOPT(h, CURLOPT_CAINFO_BLOB, &ca);
 		SETOPT(h, CURLOPT_CAINFO, (char *)NULL);
 		SETOPT(h, CURLOPT_CAPATH, (char *)NULL);
 	}
 	const char *cert, *key;
 	size_t cert_len, key_len;
-	k8s_auth_cert(c, &cert, &cert_len, &key, &key_len);
+	k8s_auth_cert(c->creds, &cert, &cert_len, &key, &key_len);
 	if (cert) {
 		struct curl_blob cb = {(void *)cert, cert_len, CURL_BLOB_COPY};
 		struct curl_blob kb = {(void *)key, key_len, CURL_BLOB_COPY};
@@ -180,6 +183,16 @@ static int prepare_transfer(struct k8s_client *c, struct k8s_xfer *x, const stru
 		SETOPT(h, CURLOPT_POSTFIELDS, req->body);
 	}
 	return 0;
+}
+
+#define KEEP_BUFFER ((size_t)64 * 1024)
+
+void k8s_xfer_trim(struct k8s_xfer *x)
+{
+	if (x->body.cap > KEEP_BUFFER) {
+		k8s_wipe(&x->body.data, x->body.cap); /* may hold Secret data */
+		x->body.len = x->body.cap = 0;
+	}
 }
 
 const char *k8s_header_value(const struct k8s_buf *head, const char *name, size_t *len)
@@ -221,7 +234,7 @@ static double retry_after(const struct k8s_buf *head)
 	return (double)s;
 }
 
-void k8s_call_attempted(struct k8s_client *c, struct k8s_call *call, const struct k8s_xfer *x,
+void k8s_call_attempted(struct k8s_conn *c, struct k8s_call *call, const struct k8s_xfer *x,
                         CURLcode rc)
 {
 	struct k8s_attempt *a = &call->a;
@@ -269,7 +282,7 @@ static int is_transient(CURLcode code)
 }
 
 /* A number in [0, 1) from a xorshift64* generator (jitter needs no more). */
-static double next_random(struct k8s_client *c)
+static double next_random(struct k8s_conn *c)
 {
 	unsigned long long x = c->rng;
 	x ^= x >> 12;
@@ -280,7 +293,7 @@ static double next_random(struct k8s_client *c)
 }
 
 /* Capped exponential backoff with "equal jitter": half of it fixed, half random. */
-static double backoff(struct k8s_client *c, int attempt)
+static double backoff(struct k8s_conn *c, int attempt)
 {
 	double d = BACKOFF_BASE;
 	for (int i = 0; i < attempt && d < BACKOFF_CAP; i++)
@@ -292,7 +305,7 @@ static double backoff(struct k8s_client *c, int attempt)
 
 /* Seconds to wait before sending the call again after its last attempt,
  * or -1 to stop. */
-static double retry_delay(struct k8s_client *c, const struct k8s_call *call, double now)
+static double retry_delay(struct k8s_conn *c, const struct k8s_call *call, double now)
 {
 	const struct k8s_attempt *a = &call->a;
 	int again;
@@ -323,23 +336,23 @@ static void sleep_until(double when)
 }
 
 /* c->msg for a transfer that got no (usable) response. */
-static void transport_message(struct k8s_client *c, const struct k8s_xfer *x,
+static void transport_message(struct k8s_conn *c, const struct k8s_xfer *x,
                               const struct k8s_attempt *a)
 {
 	if (a->code == CURLE_FILESIZE_EXCEEDED) {
-		k8s_fail(c, "%s: the response is larger than max_response_bytes (%zu bytes)", c->server,
+		k8s_fail(c, "%s: the response is larger than max_response_bytes (%zu bytes)", c->cfg->server,
 		         c->max_response_bytes);
 		return;
 	}
 	const char *why = x->errbuf[0] ? x->errbuf : curl_easy_strerror(a->code);
 	if (a->code == CURLE_OUT_OF_MEMORY)
 		why = "out of memory receiving the response";
-	k8s_fail(c, "%s: %s%s", c->server, why,
+	k8s_fail(c, "%s: %s%s", c->cfg->server, why,
 	         is_certificate_problem(a->code) && !strstr(why, "certificate")
 	             ? " (the server's certificate could not be verified)" : "");
 }
 
-void k8s_call_init(struct k8s_client *c, struct k8s_call *call, const struct k8s_req *req)
+void k8s_call_init(struct k8s_conn *c, struct k8s_call *call, const struct k8s_req *req)
 {
 	memset(call, 0, sizeof *call);
 	call->req = *req;
@@ -347,7 +360,7 @@ void k8s_call_init(struct k8s_client *c, struct k8s_call *call, const struct k8s
 	c->requests++;
 }
 
-int k8s_call_prepare(lua_State *L, struct k8s_client *c, struct k8s_call *call,
+int k8s_call_prepare(lua_State *L, struct k8s_conn *c, struct k8s_call *call,
                      struct k8s_xfer *x, int pooled)
 {
 	if (c->deadline > 0 && k8s_monotonic() >= c->deadline) {
@@ -355,12 +368,12 @@ int k8s_call_prepare(lua_State *L, struct k8s_client *c, struct k8s_call *call,
 		call->reason = "Deadline";
 		return -1;
 	}
-	if (k8s_auth_ready(L, c) != 0) {
+	if (k8s_auth_ready(L, c->creds) != 0) {
 		call->reason = "Config";
 		return -1;
 	}
 	if (prepare_transfer(c, x, &call->req, pooled) != 0) {
-		k8s_fail(c, "%s: out of memory preparing the request", c->server);
+		k8s_fail(c, "%s: out of memory preparing the request", c->cfg->server);
 		call->reason = "Transport";
 		return -1;
 	}
@@ -369,7 +382,7 @@ int k8s_call_prepare(lua_State *L, struct k8s_client *c, struct k8s_call *call,
 	return 0;
 }
 
-int k8s_call_judge(lua_State *L, struct k8s_client *c, struct k8s_call *call,
+int k8s_call_judge(lua_State *L, struct k8s_conn *c, struct k8s_call *call,
                    const struct k8s_xfer *x)
 {
 	const struct k8s_attempt *a = &call->a;
@@ -381,7 +394,7 @@ int k8s_call_judge(lua_State *L, struct k8s_client *c, struct k8s_call *call,
 		 * fresher one can be had (or another request has had one since
 		 * this one was sent), the request is safe to repeat. */
 		call->renewed = 1;
-		int r = call->cred_gen != c->cred_gen ? 1 : k8s_auth_renew(L, c);
+		int r = call->cred_gen != c->cred_gen ? 1 : k8s_auth_renew(L, c->creds);
 		if (r < 0) {
 			call->reason = "Config";
 			return K8S_FAILED;
@@ -430,7 +443,7 @@ int k8s_call_judge(lua_State *L, struct k8s_client *c, struct k8s_call *call,
 	return K8S_RETRY;
 }
 
-int k8s_run_request(lua_State *L, struct k8s_client *c, struct k8s_call *call)
+int k8s_run_request(lua_State *L, struct k8s_conn *c, struct k8s_call *call)
 {
 	for (;;) {
 		sleep_until(call->wake_at > c->not_before ? call->wake_at : c->not_before);
@@ -448,7 +461,7 @@ int k8s_run_request(lua_State *L, struct k8s_client *c, struct k8s_call *call)
 	}
 }
 
-int k8s_share_init(struct k8s_client *c)
+int k8s_share_init(struct k8s_conn *c)
 {
 	c->share = curl_share_init();
 	if (!c->share)
@@ -459,4 +472,25 @@ int k8s_share_init(struct k8s_client *c)
 		if (curl_share_setopt(c->share, CURLSHOPT_SHARE, shared[i]) != CURLSHE_OK)
 			return -1;
 	return 0;
+}
+
+void k8s_conn_free(struct k8s_conn *c)
+{
+	if (c->x.curl) {
+		curl_easy_cleanup(c->x.curl);
+		c->x.curl = NULL;
+	}
+	if (c->share) { /* after every handle using it: closes the pooled connections */
+		curl_share_cleanup(c->share);
+		c->share = NULL;
+	}
+	curl_slist_free_all(c->x.headers); /* may hold the Authorization header */
+	c->x.headers = NULL;
+	k8s_wipe(&c->x.body.data, c->x.body.cap); /* may hold Secret data */
+	c->x.body.len = c->x.body.cap = 0;
+	free(c->x.head.data);
+	c->x.head.data = NULL;
+	c->x.head.len = c->x.head.cap = 0;
+	free(c->user_agent);
+	c->user_agent = NULL;
 }

@@ -26,7 +26,7 @@
 
 #include <lauxlib.h>
 
-#include "k8s.h"
+#include "kubeconfig.h"
 
 #define DEFAULT_IN_CLUSTER_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 #define EXEC_EXTENSION "client.authentication.k8s.io/exec"
@@ -44,7 +44,7 @@ struct entry {
 
 /* Sets c->msg to "<file>: <kind> \"<name>\": <printf fmt, ...>"; returns -1. */
 static int __attribute__((format(printf, 3, 4)))
-entry_fail(struct k8s_client *c, const struct entry *e, const char *fmt, ...)
+entry_fail(struct k8s_config *c, const struct entry *e, const char *fmt, ...)
 {
 	char what[1024];
 	va_list ap;
@@ -77,7 +77,7 @@ static int is_file(const char *path)
 
 /* Pushes field key of e's table; *out is the string, or NULL when the field
  * is absent or empty (as client-go treats ""). Fails on another type. */
-static int get_string(lua_State *L, struct k8s_client *c, const struct entry *e, const char *key,
+static int get_string(lua_State *L, struct k8s_config *c, const struct entry *e, const char *key,
                       const char **out, size_t *len)
 {
 	size_t n = 0;
@@ -94,7 +94,7 @@ static int get_string(lua_State *L, struct k8s_client *c, const struct entry *e,
 	return 0;
 }
 
-static int get_bool(lua_State *L, struct k8s_client *c, const struct entry *e, const char *key,
+static int get_bool(lua_State *L, struct k8s_config *c, const struct entry *e, const char *key,
                     int *out)
 {
 	int t = lua_getfield(L, e->tbl, key);
@@ -117,7 +117,7 @@ static const char *push_resolved(lua_State *L, const struct entry *e, const char
 
 /* Decodes base64 (line breaks ignored, as Go's decoder does) into a
  * malloc'd, NUL-terminated buffer. */
-static int decode_base64(lua_State *L, struct k8s_client *c, const struct entry *e,
+static int decode_base64(lua_State *L, struct k8s_config *c, const struct entry *e,
                          const char *key, const char *s, size_t n, char **out, size_t *outlen)
 {
 	char *clean = malloc(n + 1);
@@ -146,7 +146,7 @@ static int decode_base64(lua_State *L, struct k8s_client *c, const struct entry 
 
 /* Loads PEM data from key-data (base64, wins) or key (a file path) into
  * *out. Returns 0 (also when neither is set), or -1. */
-static int load_pem(lua_State *L, struct k8s_client *c, const struct entry *e,
+static int load_pem(lua_State *L, struct k8s_config *c, const struct entry *e,
                     const char *data_key, const char *file_key, char **out, size_t *len)
 {
 	const char *data, *file;
@@ -164,7 +164,7 @@ static int load_pem(lua_State *L, struct k8s_client *c, const struct entry *e,
 /* ---- reading and merging the files ---- */
 
 /* Pushes the list of kubeconfig files to read, {path, ...}. */
-static int push_file_list(lua_State *L, struct k8s_client *c, const struct k8s_options *o)
+static int push_file_list(lua_State *L, struct k8s_config *c, const struct k8s_options *o)
 {
 	lua_newtable(L);
 	int list = lua_gettop(L);
@@ -212,12 +212,21 @@ static int push_file_list(lua_State *L, struct k8s_client *c, const struct k8s_o
 	return 0;
 }
 
+/* How client-go's v1 conversion names a list and its map, for its message. */
+static const char *go_types(const char *list)
+{
+	return strcmp(list, "clusters") == 0 ? "*[]NamedCluster into *map[string]*api.Cluster"
+	     : strcmp(list, "users") == 0    ? "*[]NamedAuthInfo into *map[string]*api.AuthInfo"
+	                                     : "*[]NamedContext into *map[string]*api.Context";
+}
+
 /*
  * Merges the entries of the list `list` ("clusters") of the document at doc
  * into the map m[list]: name -> {v = the entry's `item` table, file, dir}.
- * An entry already there (from an earlier file) is left alone.
+ * An entry already there (from an earlier file) is left alone; a name twice
+ * in one file refuses the file, as kubectl does (client-go's conversion).
  */
-static int merge_list(lua_State *L, struct k8s_client *c, int m, int doc, const char *list,
+static int merge_list(lua_State *L, struct k8s_config *c, int m, int doc, const char *list,
                       const char *item, const char *path, int dir)
 {
 	int t = lua_getfield(L, doc, list); /* l */
@@ -229,19 +238,28 @@ static int merge_list(lua_State *L, struct k8s_client *c, int m, int doc, const 
 		return k8s_fail(c, "%s: %s must be a list", path, list);
 	int l = lua_gettop(L);
 	lua_getfield(L, m, list); /* l map */
-	int map = lua_gettop(L);
-	for (lua_Integer i = 1; lua_rawgeti(L, l, i) != LUA_TNIL; i++) { /* l map e */
+	lua_newtable(L);          /* l map seen: the names of this file's list */
+	int map = lua_gettop(L) - 1, seen = map + 1;
+	for (lua_Integer i = 1; lua_rawgeti(L, l, i) != LUA_TNIL; i++) { /* l map seen e */
 		if (!lua_istable(L, -1))
 			return k8s_fail(c, "%s: %s[%d] must be a mapping", path, list, (int)(i - 1));
 		if (lua_getfield(L, -1, "name") != LUA_TSTRING || lua_rawlen(L, -1) == 0)
 			return k8s_fail(c, "%s: %s[%d] has no name", path, list, (int)(i - 1));
-		lua_pushvalue(L, -1); /* l map e name name */
+		lua_pushvalue(L, -1);
+		if (lua_rawget(L, seen) != LUA_TNIL) /* its list is not quoted: it holds credentials */
+			return k8s_fail(c, "kubeconfig %s: error converting %s: duplicate name \"%s\" in list",
+			                path, go_types(list), lua_tostring(L, -2));
+		lua_pop(L, 1);
+		lua_pushvalue(L, -1);
+		lua_pushboolean(L, 1);
+		lua_rawset(L, seen);
+		lua_pushvalue(L, -1); /* l map seen e name name */
 		if (lua_rawget(L, map) != LUA_TNIL) { /* the first file to set a name wins */
-			lua_settop(L, map);
+			lua_settop(L, seen);
 			continue;
 		}
 		lua_pop(L, 1);
-		lua_createtable(L, 0, 3); /* l map e name rec */
+		lua_createtable(L, 0, 3); /* l map seen e name rec */
 		t = lua_getfield(L, -3, item);
 		if (t == LUA_TNIL) {
 			lua_pop(L, 1);
@@ -255,8 +273,8 @@ static int merge_list(lua_State *L, struct k8s_client *c, int m, int doc, const 
 		lua_setfield(L, -2, "file");
 		lua_pushvalue(L, dir);
 		lua_setfield(L, -2, "dir");
-		lua_rawset(L, map); /* l map e */
-		lua_settop(L, map);
+		lua_rawset(L, map); /* l map seen e */
+		lua_settop(L, seen);
 	}
 	lua_settop(L, l - 1);
 	return 0;
@@ -274,7 +292,7 @@ static int is_sequence(lua_State *L, int idx)
 }
 
 /* Reads one kubeconfig file into the merged view at m. */
-static int load_file(lua_State *L, struct k8s_client *c, int m, const char *path)
+static int load_file(lua_State *L, struct k8s_config *c, int m, const char *path)
 {
 	size_t len;
 	if (k8s_read_file(c, "kubeconfig", path, &c->scratch, &len) != 0)
@@ -354,7 +372,7 @@ static const char *push_joined(lua_State *L, int files)
 /* Sets server and url_base; with tls-server-name, requests go to a URL
  * naming that host (so curl sends it as SNI and verifies the certificate
  * against it) while CURLOPT_CONNECT_TO sends them to the real server. */
-static int set_server(lua_State *L, struct k8s_client *c, const struct entry *e,
+static int set_server(lua_State *L, struct k8s_config *c, const struct entry *e,
                       const char *server, const char *tls_name)
 {
 	size_t n = strlen(server);
@@ -412,7 +430,7 @@ done:
 	return rc;
 }
 
-static int use_cluster(lua_State *L, struct k8s_client *c, const struct entry *e)
+static int use_cluster(lua_State *L, struct k8s_config *c, const struct entry *e)
 {
 	luaL_checkstack(L, LUA_MINSTACK, "k8s.client");
 	const char *server, *ca_file, *ca_data, *tls_name, *proxy;
@@ -455,7 +473,7 @@ static int use_cluster(lua_State *L, struct k8s_client *c, const struct entry *e
 /* ---- the user ---- */
 
 /* Pushes spec.cluster of an ExecCredential (provideClusterInfo). */
-static void push_exec_cluster(lua_State *L, struct k8s_client *c, const struct entry *cl)
+static void push_exec_cluster(lua_State *L, struct k8s_config *c, const struct entry *cl)
 {
 	luaL_checkstack(L, LUA_MINSTACK, "k8s.client");
 	static const char *const copied[] = {"tls-server-name", "proxy-url", NULL};
@@ -507,10 +525,10 @@ static int encode_exec_info(lua_State *L)
 	return 1;
 }
 
-/* Sets c->exec up from the user's exec mapping (at ex_tbl). The argv and env
+/* Sets c->creds->exec up from the user's exec mapping (at ex_tbl). The argv and env
  * arrays are calloc'd first and filled in order, so a raise half way leaves
  * NULL-terminated arrays that k8s_exec_free frees. */
-static int use_exec(lua_State *L, struct k8s_client *c, const struct entry *u, int ex_tbl,
+static int use_exec(lua_State *L, struct k8s_config *c, const struct entry *u, int ex_tbl,
                     const struct entry *cl)
 {
 	luaL_checkstack(L, LUA_MINSTACK, "k8s.client");
@@ -550,7 +568,7 @@ static int use_exec(lua_State *L, struct k8s_client *c, const struct entry *u, i
 	struct k8s_exec *e = calloc(1, sizeof *e);
 	if (!e)
 		return luaL_error(L, "not enough memory");
-	c->exec = e;
+	c->creds->exec = e;
 	e->argv = calloc(nargs + 2, sizeof *e->argv);
 	e->env = calloc(nenv + 2, sizeof *e->env);
 	if (!e->argv || !e->env)
@@ -606,7 +624,7 @@ static int use_exec(lua_State *L, struct k8s_client *c, const struct entry *u, i
 	return 0;
 }
 
-static int use_user(lua_State *L, struct k8s_client *c, const struct entry *u,
+static int use_user(lua_State *L, struct k8s_config *c, const struct entry *u,
                     const struct entry *cl)
 {
 	luaL_checkstack(L, LUA_MINSTACK, "k8s.client");
@@ -656,19 +674,19 @@ static int use_user(lua_State *L, struct k8s_client *c, const struct entry *u,
 	}
 	if (key_data) /* the base64 form is key material too */
 		log_add_secret(key_data, strlen(key_data));
-	if (load_pem(L, c, u, "client-certificate-data", "client-certificate", &c->cert, &c->cert_len) != 0 ||
-	    load_pem(L, c, u, "client-key-data", "client-key", &c->key, &c->key_len) != 0)
+	if (load_pem(L, c, u, "client-certificate-data", "client-certificate", &c->creds->cert, &c->creds->cert_len) != 0 ||
+	    load_pem(L, c, u, "client-key-data", "client-key", &c->creds->key, &c->creds->key_len) != 0)
 		return -1;
-	if (c->key)
-		log_add_secret(c->key, c->key_len);
+	if (c->creds->key)
+		log_add_secret(c->creds->key, c->creds->key_len);
 	if (token) {
 		log_add_secret(token, token_len);
-		c->token = dup_or_raise(L, token, token_len);
+		c->creds->token = dup_or_raise(L, token, token_len);
 	}
 	if (token_file) {
-		c->token_file = dup_str(L, push_resolved(L, u, token_file));
-		if (k8s_auth_load_token_file(c) != 0) {
-			char why[sizeof c->msg];
+		c->creds->token_file = dup_str(L, push_resolved(L, u, token_file));
+		if (k8s_auth_load_token_file(c->creds) != 0) {
+			char why[K8S_MSG_SIZE];
 			memcpy(why, c->msg, sizeof why);
 			return entry_fail(c, u, "%s", why);
 		}
@@ -678,13 +696,13 @@ static int use_user(lua_State *L, struct k8s_client *c, const struct entry *u,
 			log_add_secret(password, password_len);
 		const char *plain = lua_pushfstring(L, "%s:%s", username ? username : "", password ? password : "");
 		size_t plen = lua_rawlen(L, -1), n = b64_encoded_len(plen, 0);
-		c->basic = malloc(n + 7);
-		if (!c->basic)
+		c->creds->basic = malloc(n + 7);
+		if (!c->creds->basic)
 			return luaL_error(L, "not enough memory");
-		memcpy(c->basic, "Basic ", 6);
-		b64_encode((const unsigned char *)plain, plen, c->basic + 6, 0);
-		c->basic[n + 6] = '\0';
-		log_add_secret(c->basic + 6, n);
+		memcpy(c->creds->basic, "Basic ", 6);
+		b64_encode((const unsigned char *)plain, plen, c->creds->basic + 6, 0);
+		c->creds->basic[n + 6] = '\0';
+		log_add_secret(c->creds->basic + 6, n);
 	}
 	if (exec)
 		return use_exec(L, c, u, exec, cl);
@@ -693,7 +711,7 @@ static int use_user(lua_State *L, struct k8s_client *c, const struct entry *u,
 
 /* ---- a kubeconfig context ---- */
 
-static int use_context(lua_State *L, struct k8s_client *c, const struct k8s_options *o, int m,
+static int use_context(lua_State *L, struct k8s_config *c, const struct k8s_options *o, int m,
                        int files, const char *name)
 {
 	luaL_checkstack(L, LUA_MINSTACK, "k8s.client");
@@ -745,15 +763,15 @@ static int in_cluster_possible(lua_State *L, const char *dir, const char **host,
 	return ok;
 }
 
-static int use_in_cluster(lua_State *L, struct k8s_client *c, const struct k8s_options *o,
+static int use_in_cluster(lua_State *L, struct k8s_config *c, const struct k8s_options *o,
                           const char *dir, const char *host, const char *port)
 {
 	/* an IPv6 address needs brackets in a URL */
 	c->server = dup_str(L, lua_pushfstring(L, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
 	                                       host, port));
 	c->url_base = dup_str(L, c->server);
-	c->token_file = dup_str(L, lua_pushfstring(L, "%s/token", dir));
-	if (k8s_auth_load_token_file(c) != 0)
+	c->creds->token_file = dup_str(L, lua_pushfstring(L, "%s/token", dir));
+	if (k8s_auth_load_token_file(c->creds) != 0)
 		return -1;
 	const char *ca = lua_pushfstring(L, "%s/ca.crt", dir);
 	if (is_file(ca) && k8s_read_file(c, "in-cluster CA", ca, &c->ca, &c->ca_len) != 0)
@@ -777,7 +795,7 @@ static int use_in_cluster(lua_State *L, struct k8s_client *c, const struct k8s_o
 
 /* ---- entry point ---- */
 
-static int configure(lua_State *L, struct k8s_client *c, const struct k8s_options *o)
+static int configure(lua_State *L, struct k8s_config *c, const struct k8s_options *o)
 {
 	if (push_file_list(L, c, o) != 0)
 		return -1;
@@ -811,11 +829,24 @@ static int configure(lua_State *L, struct k8s_client *c, const struct k8s_option
 	return use_context(L, c, o, m, files, name);
 }
 
-int k8s_configure(lua_State *L, struct k8s_client *c, const struct k8s_options *o)
+int k8s_configure(lua_State *L, struct k8s_config *c, const struct k8s_options *o)
 {
 	int top = lua_gettop(L);
 	luaL_checkstack(L, 40, "k8s.client");
 	int rc = configure(L, c, o);
 	lua_settop(L, top);
 	return rc;
+}
+
+void k8s_config_free(struct k8s_config *c)
+{
+	curl_slist_free_all(c->connect_to);
+	c->connect_to = NULL;
+	char **strings[] = {&c->server, &c->url_base, &c->host_header, &c->context, &c->namespace,
+	                    &c->ca, &c->proxy};
+	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+		free(*strings[i]);
+		*strings[i] = NULL;
+	}
+	k8s_wipe_str(&c->scratch);
 }

@@ -49,17 +49,19 @@ static const char *lua_dir;
 static const struct c_module {
 	const char *name;
 	lua_CFunction open;
-	int needs_curl;  /* libcurl is loaded when the module is (curl_lazy.c) */
 } c_modules[] = {
-    {"base64", luaopen_base64, 0},
-    {"http", luaopen_http, 1},
-    {"json", luaopen_json, 0},
-    {"k8s", luaopen_k8s, 1},
-    {"log", luaopen_log, 0},
-    {"proc", luaopen_proc, 0},
-    {"site", luaopen_site, 0},
-    {"yaml", luaopen_yaml, 0},
-    {NULL, NULL, 0},
+    /* http and k8s load libcurl (curl_lazy.c) at their first request or
+     * client, not when required: --help, usage errors and client dry runs
+     * of the shipped scripts, which require them at once, never load it */
+    {"base64", luaopen_base64},
+    {"http", luaopen_http},
+    {"json", luaopen_json},
+    {"k8s", luaopen_k8s},
+    {"log", luaopen_log},
+    {"proc", luaopen_proc},
+    {"site", luaopen_site},
+    {"yaml", luaopen_yaml},
+    {NULL, NULL},
 };
 
 /* The standard libraries a script may use; 'debug' is left out on purpose. */
@@ -129,17 +131,6 @@ static int load_shipped_module(lua_State *L)
 	return 1;
 }
 
-/* package.preload loader of a C module that uses libcurl; upvalue 1 is its
- * luaopen. A missing libcurl is an error of the require, not a crash later. */
-static int load_curl_module(lua_State *L)
-{
-	const char *name = luaL_checkstring(L, 1);
-	const char *why = curl_lazy_load();
-	if (why)
-		return luaL_error(L, "module '%s' needs libcurl: %s", name, why);
-	return lua_tocfunction(L, lua_upvalueindex(1))(L);
-}
-
 /*
  * Makes every C module and every shipped module under lua/xcsreg/ loadable
  * with require, without running any of them: a run pays only for what it uses.
@@ -149,8 +140,6 @@ static void register_modules(lua_State *L)
 	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
 	for (const struct c_module *m = c_modules; m->name; m++) {
 		lua_pushcfunction(L, m->open);
-		if (m->needs_curl)
-			lua_pushcclosure(L, load_curl_module, 1);
 		lua_setfield(L, -2, m->name);
 	}
 	for (const struct embedded_lua *e = embedded_lua; e->path; e++) {

@@ -81,6 +81,8 @@ def print_text(meta, startup, table):
                                                                  meta["concurrency"]))
     print("start-up, empty script: %.1f ms (/bin/true %.1f ms; median of %d), peak RSS %.1f MiB" % (
         startup["ms"], startup["true_ms"], startup["runs"], startup["rss_kib"] / 1024))
+    for c in startup.get("commands", []):
+        print("  %s: %.1f ms, peak RSS %.1f MiB" % (c["name"], c["ms"], c["rss_kib"] / 1024))
     print("RSS: peak of the largest process (for kubectl, one kubectl), shared libraries included; priv:"
           " xcsreg's private (anonymous) peak; x floor: wall / the floor's; kubectl/x: wall / xcsreg's")
     widths = [9, 32, 9, 8, 7, 5, 6, 8, 8, 8, 10]
@@ -100,6 +102,10 @@ def print_markdown(meta, startup, table):
     print()
     print("Start-up (`xcsreg run` of an empty script, median of %d): %.1f ms (`/bin/true`: %.1f ms), "
           "peak RSS %.1f MiB." % (startup["runs"], startup["ms"], startup["true_ms"], startup["rss_kib"] / 1024))
+    if startup.get("commands"):
+        print()
+        print("Without a cluster (no libcurl loaded): " + "; ".join(
+            "`%s` %.1f ms, %.1f MiB" % (c["name"], c["ms"], c["rss_kib"] / 1024) for c in startup["commands"]) + ".")
     print()
     print("| " + " | ".join(c[2] for c in COLUMNS) + " |")
     print("|" + "|".join(" --- " if i < 2 else " ---: " for i in range(len(COLUMNS))) + "|")

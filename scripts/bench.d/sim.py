@@ -10,9 +10,11 @@
                                 handshake not counted; writes {"seconds"} to TIMING. The state
                                 must be what the scenario expects (full after setup, unchanged
                                 after full, rotated after that).
-    sim.py startup OUT RUNS -- CMD...
+    sim.py startup OUT RUNS [--status N] [--stdin FILE] -- CMD...
                                 start-up: median wall time of RUNS runs of CMD and of /bin/true,
-                                CMD's peak RSS; writes {"runs", "ms", "true_ms", "rss_kib"} to OUT
+                                CMD's peak RSS; writes {"runs", "ms", "true_ms", "rss_kib"} to OUT.
+                                CMD must exit N (default 0); its stdin is FILE (default
+                                /dev/null), its output is discarded
     sim.py run TIMING -- CMD... runs CMD; writes {"seconds", "rss_kib", "anon_kib", "status"} to
                                 TIMING: wall time from fork to exit, peak RSS of CMD (by GNU
                                 time), peak private RSS (RssAnon, sampled every 2 ms)
@@ -175,25 +177,31 @@ def private_rss(parent):
     return 0
 
 
-def startup(argv, runs):
+def startup(argv, runs, want=0, stdin="/dev/null"):
     """Median wall time (ms) of runs runs of argv and of /bin/true, spawned
     the same way (so the difference is argv's own start-up), and argv's peak
-    RSS (KiB, by GNU time)."""
-    def median_ms(cmd):
+    RSS (KiB, by GNU time). argv must exit want."""
+    def median_ms(cmd, code):
         times = []
         for _ in range(runs):
+            actions = [(os.POSIX_SPAWN_OPEN, 0, stdin, os.O_RDONLY, 0),
+                       (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+                       (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0)]
             start = time.monotonic()
-            pid = os.posix_spawn(cmd[0], cmd, os.environ)
+            pid = os.posix_spawn(cmd[0], cmd, os.environ, file_actions=actions)
             _, status = os.waitpid(pid, 0)
             times.append((time.monotonic() - start) * 1000)
-            if status != 0:
-                sys.exit("sim.py startup: %s failed" % " ".join(cmd))
+            if os.waitstatus_to_exitcode(status) != code:
+                sys.exit("sim.py startup: %s exited %d, not %d" % (
+                    " ".join(cmd), os.waitstatus_to_exitcode(status), code))
         return statistics.median(times)
-    median_ms(argv)  # warm the page cache
-    with tempfile.NamedTemporaryFile("r") as rss:
-        subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name] + argv, check=True)
+    median_ms(argv, want)  # warm the page cache
+    with tempfile.NamedTemporaryFile("r") as rss, open(stdin, "rb") as inp:
+        subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name] + argv, stdin=inp,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         rss_kib = int(rss.read().split()[-1])
-    return {"runs": runs, "ms": median_ms(argv), "true_ms": median_ms(["/bin/true"]), "rss_kib": rss_kib}
+    return {"runs": runs, "ms": median_ms(argv, want), "true_ms": median_ms(["/bin/true"], 0),
+            "rss_kib": rss_kib}
 
 
 def write_json(path, obj):
@@ -215,8 +223,13 @@ def main(args):
         setup(int(args[1]), int(args[2]) if len(args) == 3 else None)
     elif cmd == "floor" and len(args) == 5 and args[1] in ("full", "unchanged", "rotated"):
         write_json(args[4], floor(args[1], int(args[2]), int(args[3])))
-    elif cmd == "startup" and len(args) >= 5 and args[3] == "--":
-        write_json(args[1], startup(args[4:], int(args[2])))
+    elif cmd == "startup" and len(args) >= 5 and "--" in args[3:]:
+        end = args.index("--", 3)
+        opts = dict(zip(args[3:end:2], args[4:end:2]))
+        if len(args[3:end]) % 2 or set(opts) - {"--status", "--stdin"} or end + 1 == len(args):
+            sys.exit(__doc__)
+        write_json(args[1], startup(args[end + 1:], int(args[2]), int(opts.get("--status", 0)),
+                                    opts.get("--stdin", "/dev/null")))
     elif cmd == "run" and len(args) >= 4 and args[2] == "--":
         result = run(args[3:])
         write_json(args[1], result)

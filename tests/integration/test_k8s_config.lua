@@ -160,6 +160,16 @@ c = assert(k8s.client { kubeconfig = proxied, retries = 0 })
 obj, err = c:get(NS_PATH)
 t.ok(err and err.reason == "Transport" and err.message:find("CONNECT tunnel failed, response 501", 1, true),
   "proxy-url: requests go through the proxy", tostring(err))
+-- as client-go (http.ProxyURL): NO_PROXY does not apply to a cluster's proxy-url
+status, out, stderr = kt.nested(dir, [[
+local t = require "test"
+local c = assert(require("k8s").client { kubeconfig = "]] .. proxied .. [[", retries = 0 })
+local obj, err = c:get("]] .. NS_PATH .. [[")
+t.ok(err and err.reason == "Transport" and err.message:find("CONNECT tunnel failed, response 501", 1, true),
+  "proxy-url with NO_PROXY and no_proxy naming the server: still through the proxy", tostring(err))
+return t.done()
+]], { NO_PROXY = "127.0.0.1,localhost", no_proxy = "*" })
+t.eq(status, 0, "NO_PROXY and proxy-url: the nested run exits 0")
 
 -- ---- plain http: no credentials are sent ----
 local plain = cluster_kc("plain.yaml", { server = "http://127.0.0.1:" .. port })

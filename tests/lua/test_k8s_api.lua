@@ -107,6 +107,35 @@ f = kc("proxy.yaml", one({ server = server, ["proxy-url"] = "ftp://proxy:21" }))
 config_error(f .. ": cluster \"c\": proxy-url: unsupported scheme \"ftp\", must be http, https, or socks5",
   "proxy scheme", { kubeconfig = f })
 
+-- A name twice in one file: kubectl refuses the file, whichever entry is used,
+-- with client-go's words (clientcmd/api/v1 conversion), less its dump of the
+-- list (which holds the credentials). Across files the first one wins (test_k8s_config).
+local dup_lists = {
+  clusters = "[{name: c, cluster: {server: 'https://127.0.0.1:1'}}, {name: c, cluster: {server: 'https://127.0.0.1:2'}}]",
+  users = "[{name: u, user: {token: dup-token-one}}, {name: v, user: {}}, {name: v, user: {token: dup-token-two}}]",
+  contexts = "[{name: x, context: {cluster: c, user: u}}, {name: x, context: {cluster: c}}]",
+}
+local dup_cases = {
+  { "clusters", "c", "NamedCluster", "api.Cluster" },
+  { "users", "v", "NamedAuthInfo", "api.AuthInfo" },
+  { "contexts", "x", "NamedContext", "api.Context" },
+}
+for _, d in ipairs(dup_cases) do
+  local lines = {}
+  for _, list in ipairs { "clusters", "users", "contexts" } do
+    local one_entry = {
+      clusters = "[{name: c, cluster: {server: 'https://127.0.0.1:1'}}]",
+      users = "[{name: u, user: {token: dup-token-one}}]",
+      contexts = "[{name: x, context: {cluster: c, user: u}}]",
+    }
+    lines[#lines + 1] = list .. ": " .. (list == d[1] and dup_lists[list] or one_entry[list])
+  end
+  lines[#lines + 1] = "current-context: x\n"
+  f = kt.write(dir .. "/dup-" .. d[1] .. ".yaml", table.concat(lines, "\n"))
+  config_error("kubeconfig " .. f .. ": error converting *[]" .. d[3] .. " into *map[string]*" .. d[4]
+    .. ": duplicate name \"" .. d[2] .. "\" in list", "a name twice in " .. d[1] .. " of one file", { kubeconfig = f })
+end
+
 f = kc("types.yaml", one({ server = server, ["insecure-skip-tls-verify"] = "yes" }))
 config_error(f .. ": cluster \"c\": insecure-skip-tls-verify must be true or false", "boolean field type",
   { kubeconfig = f })
