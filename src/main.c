@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cjson/cJSON.h>
@@ -352,10 +354,34 @@ static int cmd_run(int argc, char **argv, char *progname)
 	return code;
 }
 
+/*
+ * A core dump of this process would hold every secret it read: passwords,
+ * tokens, keys. None is written (RLIMIT_CORE 0, inherited by the commands we
+ * run), and the process is not dumpable (no core even where the kernel's
+ * suid_dumpable would write one, no ptrace attach by the same user, /proc
+ * files such as environ readable by root only). XCSREG_ALLOW_CORE=1 keeps
+ * both, to debug a crash.
+ */
+static void no_core_dumps(void)
+{
+	const char *allow = getenv("XCSREG_ALLOW_CORE");
+	if (allow && strcmp(allow, "1") == 0)
+		return;
+	/* the soft limit: the hard one stays, so XCSREG_ALLOW_CORE=1 in a child can raise it again */
+	struct rlimit rl = {0, 0};
+	if (getrlimit(RLIMIT_CORE, &rl) == 0)
+		rl.rlim_cur = 0;
+	if (setrlimit(RLIMIT_CORE, &rl) != 0)
+		fprintf(stderr, "xcsreg: warning: cannot disable core dumps: %s\n", strerror(errno));
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		fprintf(stderr, "xcsreg: warning: cannot make the process non-dumpable: %s\n", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	int level = LOG_INFO;
 	int i = 1;
+	no_core_dumps();
 	lua_dir = getenv("XCSREG_LUA_PATH");
 	if (lua_dir && !*lua_dir)
 		lua_dir = NULL;
