@@ -124,7 +124,7 @@ static int handle_close(lua_State *L)
 
 static const char *const request_options[] = {
     "aws_sigv4", "basic_auth", "body", "ca_file", "ca_pem", "connect_timeout", "follow_redirects",
-    "headers", "insecure", "max_body", "method", "timeout", "url", NULL,
+    "headers", "insecure", "max_body", "method", "no_proxy", "timeout", "url", NULL,
 };
 
 /* A positive number of seconds as libcurl's milliseconds. */
@@ -301,6 +301,7 @@ static int http_request(lua_State *L)
 		luaL_argerror(L, 1, "aws_sigv4 needs basic_auth = {access_key, secret_key}");
 	size_t max_body = opt_size(L, 1, "max_body", HTTP_DEFAULT_MAX_BODY);
 	int follow = opt_boolean(L, 1, "follow_redirects");
+	int no_proxy = opt_boolean(L, 1, "no_proxy");
 
 	CURL *c = h->curl;
 	curl_easy_reset(c); /* keeps the connection cache */
@@ -361,6 +362,9 @@ static int http_request(lua_State *L)
 		else
 			curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 	}
+	/* a cloud metadata endpoint is link-local: a proxy would only see its tokens */
+	if (no_proxy)
+		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	if (follow) {
 		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 		curl_easy_setopt(c, CURLOPT_MAXREDIRS, HTTP_MAX_REDIRECTS);

@@ -142,8 +142,9 @@ local function from_instance_metadata(ctx)
   if (ctx.env("AWS_EC2_METADATA_DISABLED") or ""):lower() == "true" then return false end
   local base = (ctx.env("AWS_EC2_METADATA_SERVICE_ENDPOINT") or "http://169.254.169.254"):gsub("/+$", "")
   local function call(method, path, headers)
+    -- never through a proxy (http_proxy): it would see the role's keys in cleartext
     local status, failure, body = http.request { method = method, url = base .. path, headers = headers,
-                                                 connect_timeout = 1, timeout = 5 }
+                                                 connect_timeout = 1, timeout = 5, no_proxy = true }
     if not status then return nil, failure end
     if status ~= 200 then return nil, string.format("%s %s: HTTP %d", method, path, status) end
     return body

@@ -14,8 +14,9 @@ function M.get(entry, ctx)
   if not host or host == "" then host = "metadata.google.internal" end
   local url = string.format("http://%s/computeMetadata/v1/instance/service-accounts/%s/token",
     host, entry.gcp.service_account or "default")
+  -- never through a proxy (http_proxy): it would see the token in cleartext
   local status, failure, body = http.request { url = url, headers = { ["Metadata-Flavor"] = "Google" },
-                                               connect_timeout = 2, timeout = 10 }
+                                               connect_timeout = 2, timeout = 10, no_proxy = true }
   if not status then
     return nil, "gcp: cannot reach the metadata server (" .. failure
       .. "): run on GCE or GKE with a service account, or set GCE_METADATA_HOST"
