@@ -54,6 +54,7 @@ static const struct c_module {
 	int needs_curl;  /* libcurl is loaded when the module is (curl_lazy.c) */
 } c_modules[] = {
     {"base64", luaopen_base64, 0},
+    {"file", luaopen_file, 0},
     {"http", luaopen_http, 1},
     {"json", luaopen_json, 0},
     {"k8s", luaopen_k8s, 1},

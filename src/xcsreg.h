@@ -22,6 +22,7 @@
 
 /* ---- Lua modules (one file each) ---- */
 int luaopen_base64(lua_State *L);
+int luaopen_file(lua_State *L);
 int luaopen_http(lua_State *L);
 int luaopen_json(lua_State *L);
 int luaopen_k8s(lua_State *L);
