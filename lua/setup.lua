@@ -54,8 +54,8 @@ local flags = {
   { long = "adopt", help = "take over Secrets of the same name that xcsreg did not make" },
   { long = "no-verify", help = "write credentials without logging in to their registries first" },
   { long = "force-rotate", help = "mint credentials from their sources again, even when not due" },
-  { long = "lock", arg = "FILE", help = "one run at a time (default /run/lock/xcsreg.lock, else in "
-    .. "$XDG_RUNTIME_DIR or /tmp; none: no lock)" },
+  { long = "lock", arg = "FILE", help = "one run at a time (default /run/xcsreg/lock for root, else in "
+    .. "$XDG_RUNTIME_DIR/xcsreg/ or /tmp/xcsreg-UID/; none: no lock)" },
   { long = "lock-timeout", arg = "SECONDS", help = "wait this long for another run to end, then exit 3 (default "
     .. LOCK_TIMEOUT .. ")" },
   { long = "metrics-file", arg = "PATH", help = "write Prometheus metrics there (node_exporter's textfile collector)" },

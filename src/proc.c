@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -653,6 +654,25 @@ static int procl_lock(lua_State *L)
 		return 2;
 	}
 	lk->fd = fd;
+	/* A lock file someone else owns is theirs to hold (a flock needs only
+	 * read access), so that they could stop every run: refuse it. */
+	struct stat st;
+	const char *why = NULL;
+	if (fstat(fd, &st) != 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if (st.st_uid != geteuid())
+		why = lua_pushfstring(L, "owned by uid %d, not by this user (uid %d): another user could hold it "
+		                      "and stop every run; remove it, or give --lock a file of your own",
+		                      (int)st.st_uid, (int)geteuid());
+	if (why) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "lock file %s is %s", path, why);
+		close(fd);
+		lk->fd = -1;
+		return 2;
+	}
 	double deadline = now_seconds() + timeout;
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		int err = errno;

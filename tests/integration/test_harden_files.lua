@@ -6,8 +6,11 @@ local t = require "test"
 local proc = require "proc"
 
 local XCSREG = os.getenv("XCSREG") or "./xcsreg"
-local TMP = (os.getenv("XCSREG_TEST_TMP") or "/tmp") .. "/harden-files"
-assert(os.execute("rm -rf '" .. TMP .. "' && mkdir -p '" .. TMP .. "'"))
+-- a directory other users can enter (the test directory is root's only)
+local mktemp = io.popen("mktemp -d /tmp/xcsreg-harden-files.XXXXXX")
+local TMP = mktemp:read("l")
+mktemp:close()
+assert(os.execute("chmod 755 '" .. TMP .. "'"))
 local OTHER = 65534
 
 local function sh(cmd) return os.execute(cmd) == true end
@@ -69,4 +72,71 @@ ok, err = metrics.write(TMP .. "/no-such-dir/x.prom", run)
 t.eq({ ok, err }, { nil, "cannot create a temporary file for " .. TMP .. "/no-such-dir/x.prom: No such file or directory" },
   "metrics: a directory that does not exist: nil and a message naming the file")
 
+-- ---- item 2: the lock ----
+-- as uid 65534: `xcsreg run SCRIPT` with env
+local function as_other(script, env)
+  local path = write(TMP .. "/" .. script:match("^%-%- (%S+)") .. ".lua", script, "644")
+  return proc.run { argv = { "setpriv", "--reuid=" .. OTHER, "--regid=" .. OTHER, "--clear-groups", XCSREG, "run", path },
+                    env = env }
+end
+local runlock = require "xcsreg.runlock"
+local function env(vars) return function(name) return vars[name] end end
+t.eq(runlock.candidates(env { XDG_RUNTIME_DIR = "/run/user/0" }), { "/run/xcsreg/lock", "/tmp/xcsreg-0/lock" },
+  "lock: root's default is /run/xcsreg/lock (then a directory of its own in /tmp)")
+local candidates = [[
+-- candidates
+local runlock = require "xcsreg.runlock"
+print(table.concat(runlock.candidates(os.getenv), " "))
+]]
+local status, out, err = as_other(candidates, { XDG_RUNTIME_DIR = "/run/user/65534" })
+t.eq({ status, out, err }, { 0, "/run/user/65534/xcsreg/lock /tmp/xcsreg-65534/lock\n", "" },
+  "lock: another user's default is in $XDG_RUNTIME_DIR/xcsreg/ (then /tmp/xcsreg-UID/)")
+
+-- the default lock of a user, in a directory of their own that take makes
+local xdg = TMP .. "/xdg"
+assert(sh(("mkdir -m 700 '%s' && chown %d '%s'"):format(xdg, OTHER, xdg)))
+local take = [[
+-- take
+local runlock = require "xcsreg.runlock"
+local lock, err = runlock.take(nil, 0)
+print(lock and "taken" or err)
+]]
+status, out, err = as_other(take, { XDG_RUNTIME_DIR = xdg })
+t.eq({ status, out, stat(xdg .. "/xcsreg"), stat(xdg .. "/xcsreg/lock") },
+  { 0, "taken\n", "directory " .. OTHER .. " 700", "regular file " .. OTHER .. " 600" },
+  "lock: the default lock's directory is made, mode 0700, the lock file in it 0600")
+-- a directory planted where the default lock goes (here, by root for user 65534)
+local planted = "/tmp/xcsreg-" .. OTHER
+assert(sh(("rm -rf '%s' && mkdir -m 777 '%s'"):format(planted, planted)))
+status, out, err = as_other(take, {})
+t.eq(out, "refusing directory " .. planted .. ": it is owned by uid 0, not by this user (uid " .. OTHER .. ") (it holds "
+  .. "the default lock; remove it, or give --lock a file of your own)\n",
+  "lock: a default lock directory someone else made is refused, and the message says what to do")
+assert(sh(("rm -rf '%s' && ln -s '%s' '%s'"):format(planted, xdg, planted)))
+status, out, err = as_other(take, {})
+t.ok(out:find("refusing directory " .. planted .. ": it is a symbolic link", 1, true) == 1, "lock: a symlink planted there too", out)
+assert(sh(("rm -rf '%s'"):format(planted)))
+
+-- root's default: in /run/xcsreg, which no other user can enter
+local lock = assert(runlock.take(nil, 0))
+t.eq(stat("/run/xcsreg"), "directory 0 700", "lock: /run/xcsreg is root's, mode 0700")
+lock:unlock()
+status = proc.run { argv = { "setpriv", "--reuid=" .. OTHER, "--regid=" .. OTHER, "--clear-groups",
+                             "flock", "-n", "/run/xcsreg/lock", "true" } }
+t.ok(status ~= 0, "lock: another user cannot open, let alone hold, root's default lock")
+
+-- a lock file given with --lock that another user owns (they could hold it forever)
+local theirs = write(TMP .. "/theirs.lock", "", "644")
+assert(sh(("chown %d '%s'"):format(OTHER, theirs)))
+t.fails("lock file " .. theirs .. " is owned by uid " .. OTHER .. ", not by this user (uid 0): another user could hold "
+  .. "it and stop every run; remove it, or give --lock a file of your own", "lock: a lock file owned by another user is refused",
+  proc.lock, theirs)
+status, out, err = proc.run { argv = { XCSREG, "run", "setup.lua", "--secret-name", "s", "--docker-server", "r.example",
+  "--docker-username", "u", "--docker-password-env", "FAKE_PASSWORD", "--lock", theirs, "-n", "ns" },
+  env = { FAKE_PASSWORD = "fake-password-0", KUBECONFIG = TMP .. "/none" } }
+t.eq({ status, err }, { 2, "error: --lock: lock file " .. theirs .. " is owned by uid " .. OTHER .. ", not by this user "
+  .. "(uid 0): another user could hold it and stop every run; remove it, or give --lock a file of your own\n" },
+  "lock: setup.lua exits 2 with that message, before contacting any cluster")
+
+os.execute("rm -rf '" .. TMP .. "'")
 return t.done()
