@@ -231,8 +231,10 @@ void k8s_map_free(struct k8s_client *c);
 int k8s_configure(lua_State *L, struct k8s_client *c, const struct k8s_options *o);
 
 /* ---- k8s_auth.c ---- */
-/* Loads the token file now (the configuration must name a readable one). */
-int k8s_auth_load_token_file(struct k8s_client *c);
+/* Loads the token file now (the configuration must name a readable one);
+ * warn: secret_file.c's SECRET_WARN_* flags for this first read. */
+#define K8S_MAX_TOKEN_FILE ((size_t)16 << 20)
+int k8s_auth_load_token_file(struct k8s_client *c, int warn);
 /* Makes the credentials current before a request: re-reads a token file
  * older than a minute, runs the exec plugin when it has no valid answer.
  * Returns 0, or -1 with c->msg set. */

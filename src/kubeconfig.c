@@ -156,8 +156,16 @@ static int load_pem(lua_State *L, struct k8s_client *c, const struct entry *e,
 		return -1;
 	if (data)
 		return decode_base64(L, c, e, data_key, data, data_len, out, len);
-	if (file)
-		return k8s_read_file(c, file_key, push_resolved(L, e, file), out, len);
+	if (!file)
+		return 0;
+	const char *path = push_resolved(L, e, file);
+	if (strcmp(file_key, "client-key") != 0)
+		return k8s_read_file(c, file_key, path, out, len);
+	/* a private key: read as a secret (secret_file.c) */
+	char why[256];
+	if (secret_file_read(file_key, path, SECRET_WARN_READABLE | SECRET_WARN_WRITABLE, K8S_MAX_TOKEN_FILE, out, len,
+	                     why, sizeof why) != 0)
+		return k8s_fail(c, "%s %s: %s", file_key, path, why);
 	return 0;
 }
 
@@ -667,7 +675,7 @@ static int use_user(lua_State *L, struct k8s_client *c, const struct entry *u,
 	}
 	if (token_file) {
 		c->token_file = dup_str(L, push_resolved(L, u, token_file));
-		if (k8s_auth_load_token_file(c) != 0) {
+		if (k8s_auth_load_token_file(c, SECRET_WARN_READABLE | SECRET_WARN_WRITABLE) != 0) {
 			char why[sizeof c->msg];
 			memcpy(why, c->msg, sizeof why);
 			return entry_fail(c, u, "%s", why);
@@ -753,7 +761,7 @@ static int use_in_cluster(lua_State *L, struct k8s_client *c, const struct k8s_o
 	                                       host, port));
 	c->url_base = dup_str(L, c->server);
 	c->token_file = dup_str(L, lua_pushfstring(L, "%s/token", dir));
-	if (k8s_auth_load_token_file(c) != 0)
+	if (k8s_auth_load_token_file(c, SECRET_WARN_WRITABLE) != 0) /* a projected token is 0644 */
 		return -1;
 	const char *ca = lua_pushfstring(L, "%s/ca.crt", dir);
 	if (is_file(ca) && k8s_read_file(c, "in-cluster CA", ca, &c->ca, &c->ca_len) != 0)

@@ -123,6 +123,23 @@ void proc_result_free(struct proc_result *res);
  * everyone read it, or its group and the file is ours (owner: st_uid). */
 void site_warn_open_file(const char *what, const char *path, unsigned mode, unsigned owner);
 
+/* ---- secret_file.c: files holding secrets, never raise ---- */
+#define SECRET_WARN_READABLE 1  /* warn when other users can read the file (site_warn_open_file) */
+#define SECRET_WARN_WRITABLE 2  /* warn when they can change it, or replace it in its directory */
+struct stat;
+/* Opens path read-only: a symlink as the last component only when root or
+ * we made it, and only a regular file (checked with fstat after the open; a
+ * FIFO is opened without waiting for a writer). Warns (log, naming the file
+ * as what) per flags. Returns the fd, with *st filled; or -1 with msg
+ * filled with the reason alone (e.g. "No such file or directory"). */
+int secret_file_open(const char *what, const char *path, int flags, struct stat *st, char *msg, size_t msgsz);
+/* Reads the whole file, opened as secret_file_open does, into *data
+ * (malloc'd, NUL-terminated, *len bytes; the caller wipes and frees it).
+ * A file of more than max bytes is refused ("larger than MAX bytes"), having
+ * read at most max + 1. Returns 0, or -1 with msg filled (the reason alone). */
+int secret_file_read(const char *what, const char *path, int flags, size_t max, char **data, size_t *len,
+                     char *msg, size_t msgsz);
+
 /* ---- yaml.c ---- */
 /* Pushes the first YAML document in text as Lua values (json's markers and
  * json.null); returns 1, or 0 with msg filled (line and column). */

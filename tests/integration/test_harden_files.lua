@@ -138,5 +138,87 @@ t.eq({ status, err }, { 2, "error: --lock: lock file " .. theirs .. " is owned b
   .. "(uid 0): another user could hold it and stop every run; remove it, or give --lock a file of your own\n" },
   "lock: setup.lua exits 2 with that message, before contacting any cluster")
 
+-- ---- items 3 and 4: password files, tokenFile, client keys ----
+-- setup.lua --dry-run=client with a password file: status, stderr (nil, message after 10 s)
+local function with_password_file(pw)
+  local site = write(TMP .. "/site-" .. pw:gsub("[^%w]", "_") .. ".lua", 'return { registries = { { secret = "s", '
+    .. 'server = "r.example", username = "u", password_file = "' .. pw .. '" } } }\n', "600")
+  local status, out, err = proc.run { argv = { XCSREG, "run", "setup.lua", "--config", site, "--dry-run=client" },
+                                      timeout = 10 }
+  return status, status and err or out, site
+end
+local shared = TMP .. "/shared"  -- a directory the other user may write to
+assert(sh(("mkdir -m 755 '%s' && chown %d '%s'"):format(shared, OTHER, shared)))
+local root_only = write(TMP .. "/root-only", t.secret("fake-root-only-secret", "harden-root-only") .. "\n", "600")
+
+local link = shared .. "/pw"
+assert(sh(("ln -s '%s' '%s' && chown -h %d '%s'"):format(root_only, link, OTHER, link)))
+local status, err, site = with_password_file(link)
+t.eq({ status, err }, { 2, "error: " .. site .. ': registries[1] (secret "s"): password_file: cannot read ' .. link
+  .. ": it is a symbolic link made by uid " .. OTHER .. " (not root, not this user): refusing to follow it\n" },
+  "password_file: a symlink another user planted is not followed, exit 2")
+-- a Kubernetes Secret volume: root's symlinks into ..data/
+local volume = TMP .. "/volume"
+assert(sh(("mkdir -p '%s/..data' && chmod 1777 '%s'"):format(volume, volume)))
+write(volume .. "/..data/pw", "fake-password-0\n", "600")
+assert(sh(("ln -s ..data/pw '%s/pw'"):format(volume)))
+status, err = with_password_file(volume .. "/pw")
+t.eq({ status, err }, { 0, "" }, "password_file: root's own symlink (a Secret volume's) is followed, no warning")
+
+local fifo = TMP .. "/fifo"
+assert(sh("mkfifo -m 600 '" .. fifo .. "'"))
+status, err, site = with_password_file(fifo)
+t.eq({ status, err }, { 2, "error: " .. site .. ': registries[1] (secret "s"): password_file: cannot read ' .. fifo
+  .. ": a FIFO, not a regular file: refused (it could hang the run)\n" },
+  "password_file: a FIFO is refused at once, naming the file (it hung the run)")
+status, err, site = with_password_file("/dev/zero")
+t.eq({ status, err }, { 2, "error: " .. site .. ': registries[1] (secret "s"): password_file: cannot read /dev/zero: '
+  .. "a character device, not a regular file: refused (it could hang the run)\n" }, "password_file: a device is refused")
+
+local changeable = write(TMP .. "/pw-666", "fake-password-0\n", "600")
+assert(sh("chmod 622 '" .. changeable .. "'"))
+status, err = with_password_file(changeable)
+t.eq({ status, err }, { 0, "warning: password file " .. changeable .. " can be changed by other users (mode 0622): chmod 600 "
+  .. changeable .. "\n" }, "password_file: writable by others: a warning")
+local open_dir = TMP .. "/open"
+assert(sh(("mkdir -m 777 '%s'"):format(open_dir)))
+local in_open = write(open_dir .. "/pw", "fake-password-0\n", "600")
+status, err = with_password_file(in_open)
+t.eq({ status, err }, { 0, "warning: password file " .. in_open .. " is in a directory other users can write to ("
+  .. open_dir .. ", mode 0777): they can replace it; move it, or chmod go-w " .. open_dir .. "\n" },
+  "password_file: in a directory others can write to (not sticky): a warning")
+
+-- kubeconfig tokenFile and client-key, through k8s.client in a child (a FIFO hung it)
+local function client(user)
+  local kc = write(TMP .. "/kc-" .. tostring(os.clock()):gsub("%.", "") .. ".yaml", "apiVersion: v1\nkind: Config\n"
+    .. "current-context: c\nclusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+    .. "contexts: [{name: c, context: {cluster: k, user: u}}]\nusers: [{name: u, user: " .. user .. "}]\n", "600")
+  local script = write(TMP .. "/client.lua", [[
+local k8s = require "k8s"
+local c, err = k8s.client { kubeconfig = ... }
+print(c and "client" or tostring(err))
+]], "600")
+  local status, out, err = proc.run { argv = { XCSREG, "run", script, kc }, timeout = 10 }
+  return status and err .. out or out, kc
+end
+local out, kc = client("{tokenFile: '" .. fifo .. "'}")
+t.eq(out, kc .. ': user "u": tokenFile ' .. fifo .. ": a FIFO, not a regular file: refused (it could hang the run)\n",
+  "tokenFile: a FIFO is refused at once, naming the file")
+out, kc = client("{tokenFile: '" .. link .. "'}")
+t.eq(out, kc .. ': user "u": tokenFile ' .. link .. ": it is a symbolic link made by uid " .. OTHER
+  .. " (not root, not this user): refusing to follow it\n", "tokenFile: a symlink another user planted is refused")
+local token = write(TMP .. "/token", t.secret("fake-token-file-token", "harden-token-file") .. "\n", "644")
+out = client("{tokenFile: '" .. token .. "'}")
+t.eq(out, "warning: tokenFile " .. token .. " can be read by other users (mode 0644): chmod 600 " .. token .. "\nclient\n",
+  "tokenFile: readable by others: the warning password files get")
+local key = write(TMP .. "/client.key", t.secret("fake-client-key", "harden-client-key") .. "\n", "644")
+local cert = write(TMP .. "/client.crt", "fake-client-cert\n", "644")
+out = client("{client-certificate: '" .. cert .. "', client-key: '" .. key .. "'}")
+t.eq(out, "warning: client-key " .. key .. " can be read by other users (mode 0644): chmod 600 " .. key .. "\nclient\n",
+  "client-key: readable by others: warned (the certificate is no secret: not)")
+out, kc = client("{client-certificate: '" .. cert .. "', client-key: '" .. fifo .. "'}")
+t.eq(out, "client-key " .. fifo .. ": a FIFO, not a regular file: refused (it could hang the run)\n",
+  "client-key: a FIFO is refused")
+
 os.execute("rm -rf '" .. TMP .. "'")
 return t.done()
