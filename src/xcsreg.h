@@ -85,9 +85,17 @@ void log_add_secret(const char *s, size_t len);
 /* Writes one line to stderr if level is enabled; redacts registered secrets. */
 void log_msg(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Copies src into dst (size dstsz, NUL-terminated) with secrets redacted;
- * returns the length written. 3 * len + 1 bytes always suffice. */
+/* Secrets shorter than this are redacted only where they are a whole word. */
+#define LOG_SHORT_SECRET 8
+/* Copies src into dst (size dstsz, NUL-terminated) with secrets redacted
+ * and the userinfo of URLs (user:password before a host's @) replaced by
+ * "***", as kubectl masks them; returns the length
+ * written. 3 * len + 1 bytes always suffice. Redact before cutting a text
+ * short: a cut secret no longer matches. */
 size_t log_redact(const char *src, size_t len, char *dst, size_t dstsz);
+/* How many of the first max bytes of s (which has more than max) to keep so
+ * as not to cut a UTF-8 character. */
+size_t log_cut(const char *s, size_t max);
 /* Frees the registered secrets (end of process, or between test states). */
 void log_reset(void);
 

@@ -214,7 +214,7 @@ function aws.json_call(cred, req)
   if status == 200 and type(doc) == "table" then return doc end
   local kind = type(doc) == "table" and type(doc.__type) == "string" and doc.__type:match("[^#]*$")
   if not kind then
-    return nil, string.format("%s answered HTTP %d: %s", req.url, status, body:sub(1, 200))
+    return nil, string.format("%s answered HTTP %d: %s", req.url, status, log.redact(body, 200)) -- redacted, then cut
   end
   local message = type(doc.message) == "string" and doc.message or doc.Message or ""
   return nil, string.format("%s (%s): %s", explain[kind] or "AWS error", kind, message)

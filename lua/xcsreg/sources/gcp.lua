@@ -24,7 +24,7 @@ function M.get(entry, ctx)
   local doc = status == 200 and json.decode(body)
   if type(doc) ~= "table" or type(doc.access_token) ~= "string" then
     return nil, string.format("gcp: the metadata server answered HTTP %d without an access token: %s",
-      status, (body:match("[^\r\n]*")):sub(1, 200))
+      status, log.redact(body:match("[^\r\n]*"), 200)) -- redacted, then cut
   end
   log.secret(doc.access_token)
   local expires = math.type(doc.expires_in) and ctx.now + math.floor(doc.expires_in) or nil
