@@ -54,6 +54,14 @@ void log_add_secret(const char *s, size_t len)
 	nsecrets++;
 }
 
+int log_is_secret(const char *s, size_t len)
+{
+	for (size_t i = 0; i < nsecrets; i++)
+		if (secrets[i].len == len && memcmp(secrets[i].s, s, len) == 0)
+			return 1;
+	return 0;
+}
+
 void log_reset(void)
 {
 	for (size_t i = 0; i < nsecrets; i++) {

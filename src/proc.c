@@ -57,8 +57,46 @@ static size_t env_name_len(const char *entry)
 	return eq ? (size_t)(eq - entry) : strlen(entry);
 }
 
-/* The child's environment: ours (unless clear_env) with spec->env added or
- * replacing entries of the same name. A malloc'd array of borrowed
+/* Variables no child inherits (proc_hide_env): the ones a site file names
+ * as a password source. Process-wide, as the secrets of log.c are. */
+static char **hidden_env;
+static size_t nhidden, hidden_cap;
+
+int proc_hide_env(const char *name)
+{
+	for (size_t i = 0; i < nhidden; i++)
+		if (strcmp(hidden_env[i], name) == 0)
+			return 0;
+	if (nhidden == hidden_cap) {
+		size_t cap = hidden_cap ? 2 * hidden_cap : 8;
+		char **p = realloc(hidden_env, cap * sizeof *p);
+		if (!p)
+			return -1;
+		hidden_env = p;
+		hidden_cap = cap;
+	}
+	char *copy = strdup(name);
+	if (!copy)
+		return -1;
+	hidden_env[nhidden++] = copy;
+	return 0;
+}
+
+/* Whether a child must not inherit our variable entry ("NAME=VALUE"): one
+ * named by proc_hide_env, or an XCSREG_* one whose value is a secret. */
+static int is_hidden(const char *entry)
+{
+	size_t len = env_name_len(entry);
+	for (size_t i = 0; i < nhidden; i++)
+		if (strlen(hidden_env[i]) == len && memcmp(hidden_env[i], entry, len) == 0)
+			return 1;
+	if (strncmp(entry, "XCSREG_", 7) == 0 && entry[len] == '=')
+		return log_is_secret(entry + len + 1, strlen(entry + len + 1));
+	return 0;
+}
+
+/* The child's environment: ours (unless clear_env) minus the hidden
+ * variables, with spec->env added or replacing entries of the same name. A malloc'd array of borrowed
  * pointers, NULL-terminated; NULL when out of memory. */
 static char **child_env(const struct proc_spec *spec)
 {
@@ -74,7 +112,8 @@ static char **child_env(const struct proc_spec *spec)
 		return NULL;
 	size_t n = 0;
 	for (size_t i = 0; i < nbase; i++)
-		envp[n++] = environ[i];
+		if (!is_hidden(environ[i]))
+			envp[n++] = environ[i];
 	for (size_t i = 0; i < nadd; i++) {
 		const char *e = spec->env[i];
 		size_t len = env_name_len(e);
@@ -711,7 +750,26 @@ static const luaL_Reg lock_methods[] = {
     {NULL, NULL},
 };
 
+/* proc.hide_env(name, ...): no command started from now on inherits these
+ * variables (those a site file names as password sources: a command, a
+ * credential helper or an exec plugin has no business with another
+ * registry's password). An explicit env option still sets them. */
+static int procl_hide_env(lua_State *L)
+{
+	int n = lua_gettop(L);
+	for (int i = 1; i <= n; i++) {
+		size_t len;
+		const char *name = luaL_checklstring(L, i, &len);
+		luaL_argcheck(L, len > 0 && !memchr(name, '=', len) && !memchr(name, '\0', len), i, "not a variable name");
+	}
+	for (int i = 1; i <= n; i++)
+		if (proc_hide_env(lua_tostring(L, i)) != 0)
+			return luaL_error(L, "not enough memory");
+	return 0;
+}
+
 static const luaL_Reg proc_funcs[] = {
+    {"hide_env", procl_hide_env},
     {"lock", procl_lock},
     {"run", procl_run},
     {NULL, NULL},

@@ -96,6 +96,8 @@ size_t log_redact(const char *src, size_t len, char *dst, size_t dstsz);
 /* How many of the first max bytes of s (which has more than max) to keep so
  * as not to cut a UTF-8 character. */
 size_t log_cut(const char *s, size_t max);
+/* Whether the len bytes at s are exactly a registered secret. */
+int log_is_secret(const char *s, size_t len);
 /* Frees the registered secrets (end of process, or between test states). */
 void log_reset(void);
 
@@ -124,6 +126,10 @@ int proc_run(const struct proc_spec *spec, struct proc_result *res,
              char *msg, size_t msgsz);
 /* Frees out and err; safe to call again. */
 void proc_result_free(struct proc_result *res);
+/* No child started by proc_run from now on inherits variable name (copied;
+ * an XCSREG_* variable whose value is a registered secret is never
+ * inherited either). Returns 0, or -1 when out of memory. */
+int proc_hide_env(const char *name);
 
 /* ---- site.c ---- */
 /* Warns (log) that the file path, holding secrets (what: "password file",

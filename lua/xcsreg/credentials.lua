@@ -77,6 +77,19 @@ credentials.sources = {
 -- The keys of a site file entry that name a password source.
 credentials.file_keys = { "password_env", "password_file", "password_command" }
 
+-- Keeps every variable the entries name as a password source (password_env)
+-- out of the environment of every command the run starts (proc.hide_env):
+-- a password_command, a credential helper or an exec plugin has no
+-- business with another registry's password. Called with all the entries
+-- before any password is read, so that the first entry's command does not
+-- see the second's.
+function credentials.hide_env(entries)
+  for _, e in ipairs(entries) do
+    local name = type(e) == "table" and e.password_env
+    if type(name) == "string" and name ~= "" and not name:find("[=%z]") then proc.hide_env(name) end
+  end
+end
+
 function credentials.read(key, value)
   return credentials.sources[key](value)
 end
