@@ -303,6 +303,11 @@ static int http_request(lua_State *L)
 	int follow = opt_boolean(L, 1, "follow_redirects");
 	int no_proxy = opt_boolean(L, 1, "no_proxy");
 
+	if (proc_interrupted()) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: not sent: the run was interrupted by %s", url, proc_signal_name(proc_interrupted()));
+		return 2;
+	}
 	CURL *c = h->curl;
 	curl_easy_reset(c); /* keeps the connection cache */
 	free_req_headers(h);

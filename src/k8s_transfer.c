@@ -342,6 +342,13 @@ void k8s_call_init(struct k8s_client *c, struct k8s_call *call, const struct k8s
 int k8s_call_prepare(lua_State *L, struct k8s_client *c, struct k8s_call *call,
                      struct k8s_xfer *x, int pooled)
 {
+	int sig = proc_interrupted();
+	if (sig) {
+		/* the run is ending: nothing new goes out (what is in flight finishes) */
+		k8s_fail(c, "%s: not sent: the run was interrupted by %s", c->server, proc_signal_name(sig));
+		call->reason = "Interrupted";
+		return -1;
+	}
 	if (k8s_auth_ready(L, c) != 0) {
 		call->reason = "Config";
 		return -1;

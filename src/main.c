@@ -423,7 +423,13 @@ int main(int argc, char **argv)
 	const char *cmd = argv[i++];
 	int code;
 	if (strcmp(cmd, "run") == 0) {
+		proc_catch_signals();
 		code = cmd_run(argc - i, argv + i, argv[0]);
+		int sig = proc_interrupted();
+		if (sig) {
+			log_msg(LOG_ERROR, "interrupted by %s: exiting with status %d", proc_signal_name(sig), 128 + sig);
+			code = 128 + sig;
+		}
 		curl_global_cleanup(); /* nothing to do unless the script loaded libcurl */
 		log_reset();
 	} else if (strcmp(cmd, "scripts") == 0) {

@@ -33,6 +33,47 @@
 #define PROC_RESULT_MT "xcsreg.proc_result"
 #define PROC_LOCK_MT "xcsreg.Lock"
 
+/* ---- signals: SIGTERM, SIGINT, SIGHUP end a run cleanly ---- */
+
+static volatile sig_atomic_t caught_signal;
+
+static void on_signal(int sig)
+{
+	caught_signal = sig;
+}
+
+void proc_catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* the second one of a kind ends the process at once */
+	sa.sa_flags = SA_RESTART | SA_RESETHAND;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+int proc_interrupted(void)
+{
+	return caught_signal;
+}
+
+const char *proc_signal_name(int sig)
+{
+	switch (sig) {
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGINT:
+		return "SIGINT";
+	case SIGHUP:
+		return "SIGHUP";
+	default:
+		return "a signal";
+	}
+}
+
 /* ---- the C API ---- */
 
 struct outbuf {
@@ -337,6 +378,10 @@ int proc_run(const struct proc_spec *spec, struct proc_result *res, char *msg, s
 	int ret = -1, status = 0, pipes[2];
 
 	memset(res, 0, sizeof *res);
+	if (caught_signal) {
+		snprintf(msg, msgsz, "%s not run: the run was interrupted by %s", name, proc_signal_name(caught_signal));
+		return -1;
+	}
 	char **envp = child_env(spec);
 	if (!envp) {
 		errno = ENOMEM;
@@ -716,9 +761,17 @@ static int procl_lock(lua_State *L)
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		int err = errno;
 		if (err != EWOULDBLOCK && err != EINTR) {
-			lock_release(L);
+			close(fd); /* not lock_release: the handle is not argument 1 */
+			lk->fd = -1;
 			lua_pushnil(L);
 			lua_pushfstring(L, "cannot lock %s: %s", path, strerror(err));
+			return 2;
+		}
+		if (caught_signal) {
+			close(fd);
+			lk->fd = -1;
+			lua_pushnil(L);
+			lua_pushfstring(L, "interrupted by %s while waiting for lock %s", proc_signal_name(caught_signal), path);
 			return 2;
 		}
 		if (now_seconds() >= deadline) {

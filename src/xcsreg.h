@@ -130,6 +130,17 @@ void proc_result_free(struct proc_result *res);
  * an XCSREG_* variable whose value is a registered secret is never
  * inherited either). Returns 0, or -1 when out of memory. */
 int proc_hide_env(const char *name);
+/* SIGTERM, SIGINT and SIGHUP (the first of each) only set a flag from now
+ * on; the second ends the process as the default action does. Once one is
+ * caught, proc_run starts no command and the k8s and http modules send no
+ * new request, each failing with a message saying so: the work in hand ends,
+ * the run reports what it did not do and writes its metrics, and the host
+ * exits with 128 + the signal. */
+void proc_catch_signals(void);
+/* The signal caught, or 0. */
+int proc_interrupted(void);
+/* "SIGTERM", "SIGINT", "SIGHUP". */
+const char *proc_signal_name(int sig);
 
 /* ---- site.c ---- */
 /* Warns (log) that the file path, holding secrets (what: "password file",

@@ -27,9 +27,10 @@ local function index(list, kind)
 end
 
 -- Whether err concerns the whole cluster: no namespace would escape it
--- (a 2xx that is not the API's JSON: the server is some web front end).
+-- (a 2xx that is not the API's JSON: the server is some web front end), or
+-- the run was interrupted (a signal: no new request goes out).
 function snapshot.cluster_wide(err)
-  return type(err) == "table" and (err.reason == "Transport" or err.code == 401
+  return type(err) == "table" and (err.reason == "Transport" or err.reason == "Interrupted" or err.code == 401
     or (err.reason == "InvalidResponse" and type(err.code) == "number" and err.code < 300))
 end
 
