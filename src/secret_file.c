@@ -102,28 +102,28 @@ int secret_file_read(const char *what, const char *path, int flags, size_t max, 
 	int fd = secret_file_open(what, path, flags, &st, msg, msgsz);
 	if (fd < 0)
 		return -1;
-	size_t cap = 0, n = 0;
-	char *buf = NULL;
+	/* max + 1 bytes tell a file that is too large, and 1 more is for the NUL */
+	size_t cap = max + 2 < 4096 ? max + 2 : 4096, n = 0;
+	char *buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		snprintf(msg, msgsz, "%s", strerror(ENOMEM));
+		return -1;
+	}
 	int err = 0;
 	for (;;) {
-		if (cap - n < 4096) {
-			size_t ncap = cap ? 2 * cap : 4096;
-			if (ncap > max + 2)
-				ncap = max + 2; /* max + 1 bytes tell a file that is too large, 1 for the NUL */
-			char *p = ncap > cap ? malloc(ncap) : NULL;
-			if (ncap > cap && !p) {
+		if (cap - n < 2 && cap < max + 2) {
+			size_t ncap = 2 * cap < max + 2 ? 2 * cap : max + 2;
+			char *p = malloc(ncap);
+			if (!p) {
 				err = ENOMEM;
 				break;
 			}
-			if (p) {
-				if (buf) {
-					memcpy(p, buf, n);
-					explicit_bzero(buf, cap);
-					free(buf);
-				}
-				buf = p;
-				cap = ncap;
-			}
+			memcpy(p, buf, n);
+			explicit_bzero(buf, cap);
+			free(buf);
+			buf = p;
+			cap = ncap;
 		}
 		ssize_t r = read(fd, buf + n, cap - n - 1);
 		if (r < 0 && errno == EINTR)
@@ -142,10 +142,8 @@ int secret_file_read(const char *what, const char *path, int flags, size_t max, 
 	}
 	close(fd);
 	if (err) {
-		if (buf) {
-			explicit_bzero(buf, cap);
-			free(buf);
-		}
+		explicit_bzero(buf, cap);
+		free(buf);
 		if (err == EFBIG)
 			snprintf(msg, msgsz, "larger than %zu bytes", max);
 		else
