@@ -127,7 +127,7 @@ static int handle_close(lua_State *L)
 
 static const char *const request_options[] = {
     "aws_sigv4", "basic_auth", "body", "ca_file", "ca_pem", "connect_timeout", "follow_redirects",
-    "headers", "insecure", "max_body", "method", "timeout", "url", NULL,
+    "headers", "insecure", "max_body", "method", "no_proxy", "timeout", "url", NULL,
 };
 
 /* A positive number of seconds as libcurl's milliseconds. */
@@ -304,7 +304,13 @@ static int http_request(lua_State *L)
 		luaL_argerror(L, 1, "aws_sigv4 needs basic_auth = {access_key, secret_key}");
 	size_t max_body = opt_size(L, 1, "max_body", HTTP_DEFAULT_MAX_BODY);
 	int follow = opt_boolean(L, 1, "follow_redirects");
+	int no_proxy = opt_boolean(L, 1, "no_proxy");
 
+	if (proc_interrupted()) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: not sent: the run was interrupted by %s", url, proc_signal_name(proc_interrupted()));
+		return 2;
+	}
 	if (!h->curl) { /* the first request loads libcurl: requiring http does not */
 		const char *why = curl_lazy_load();
 		if (why)
@@ -371,6 +377,9 @@ static int http_request(lua_State *L)
 		else
 			curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 	}
+	/* a cloud metadata endpoint is link-local: a proxy would only see its tokens */
+	if (no_proxy)
+		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	if (follow) {
 		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 		curl_easy_setopt(c, CURLOPT_MAXREDIRS, HTTP_MAX_REDIRECTS);

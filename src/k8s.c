@@ -164,13 +164,19 @@ static void push_unexpected(lua_State *L, const struct k8s_client *c, const stru
 		const char *eol = memchr(body, '\n', x->body.len);
 		tlen = eol ? (size_t)(eol - body) : x->body.len;
 	}
+	/* redacted whole before add_one_line cuts it: a cut secret would not match */
+	int quoted = text && tlen > 0;
+	if (quoted) {
+		push_redacted(L, text, tlen);
+		text = lua_tolstring(L, -1, &tlen);
+	}
 	luaL_Buffer b;
 	luaL_buffinit(L, &b);
 	lua_pushfstring(L, "HTTP %d from %s: %s (", (int)code, c->config.server, what);
 	luaL_addvalue(&b);
 	add_one_line(&b, mt ? mt : "no Content-Type", mt ? mlen : 15, MAX_MEDIA_TYPE);
 	luaL_addchar(&b, ')');
-	if (text && tlen > 0) {
+	if (quoted) {
 		luaL_addstring(&b, ": ");
 		add_one_line(&b, text, tlen, MAX_TITLE);
 	}
@@ -179,6 +185,8 @@ static void push_unexpected(lua_State *L, const struct k8s_client *c, const stru
 	const char *m = lua_tolstring(L, -1, &len);
 	push_redacted(L, m, len);
 	lua_remove(L, -2);
+	if (quoted)
+		lua_remove(L, -2);
 }
 
 /* Pushes the error table {reason, message[, retries]} without a code. */
@@ -287,8 +295,11 @@ static void push_status_error(lua_State *L, const struct k8s_client *c, const st
 			len = (size_t)(eol - m);
 		while (len > 0 && (m[len - 1] == ' ' || m[len - 1] == '\r' || m[len - 1] == '\t'))
 			len--;
+		/* redacted before it is cut */
+		push_redacted(L, m, len);
+		m = lua_tolstring(L, -1, &len);
 		if (len > MAX_QUOTED)
-			len = MAX_QUOTED;
+			len = log_cut(m, MAX_QUOTED);
 	} else if (lua_type(L, body) == LUA_TSTRING && x->body.len > 0 && !is_json_response(x)) {
 		/* HTML, or another type: what it is, and its title */
 		push_unexpected(L, c, x, code, "not a Kubernetes Status");

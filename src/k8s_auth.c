@@ -30,12 +30,13 @@
 
 /* Reads the token file. Returns 1 if the token changed, 0 if not, -1 (c->msg
  * set) if the file cannot be read or is empty. */
-static int read_token_file(struct k8s_creds *c)
+static int read_token_file(struct k8s_creds *c, int warn)
 {
-	char *data;
+	char *data, why[256];
 	size_t len;
-	if (k8s_read_file(c, "tokenFile", c->token_file, &data, &len) != 0)
-		return -1;
+	/* a secret: no symlink another user made, no FIFO (secret_file.c) */
+	if (secret_file_read("tokenFile", c->token_file, warn, K8S_MAX_TOKEN_FILE, &data, &len, why, sizeof why) != 0)
+		return k8s_fail(c, "tokenFile %s: %s", c->token_file, why);
 	size_t start = 0, end = len;
 	while (start < end && isspace((unsigned char)data[start]))
 		start++;
@@ -56,9 +57,9 @@ static int read_token_file(struct k8s_creds *c)
 	return changed;
 }
 
-int k8s_auth_load_token_file(struct k8s_creds *c)
+int k8s_auth_load_token_file(struct k8s_creds *c, int warn)
 {
-	return read_token_file(c) < 0 ? -1 : 0;
+	return read_token_file(c, warn) < 0 ? -1 : 0;
 }
 
 /* A token file that cannot be read now: keep the last good token. */
@@ -260,7 +261,7 @@ static int exec_answer_valid(const struct k8s_exec *e)
 int k8s_auth_ready(lua_State *L, struct k8s_creds *c)
 {
 	if (c->token_file && k8s_monotonic() - c->file_token_at >= TOKEN_FILE_PERIOD &&
-	    read_token_file(c) < 0)
+	    read_token_file(c, 0) < 0)
 		keep_old_token(c);
 	if (c->exec && !exec_answer_valid(c->exec))
 		return run_exec(L, c) < 0 ? -1 : 0;
@@ -272,7 +273,7 @@ int k8s_auth_renew(lua_State *L, struct k8s_creds *c)
 	if (c->exec)
 		return run_exec(L, c);
 	if (c->token_file) {
-		int r = read_token_file(c);
+		int r = read_token_file(c, 0);
 		if (r < 0) {
 			keep_old_token(c);
 			return 0;

@@ -41,7 +41,9 @@ struct k8s_creds {
 };
 
 /* Loads the token file now (the configuration must name a readable one). */
-int k8s_auth_load_token_file(struct k8s_creds *c);
+/* warn: secret_file.c's SECRET_WARN_* flags for this first read. */
+#define K8S_MAX_TOKEN_FILE ((size_t)16 << 20)
+int k8s_auth_load_token_file(struct k8s_creds *c, int warn);
 /* Makes the credentials current before a request: re-reads a token file
  * older than a minute, runs the exec plugin when it has no valid answer.
  * Returns 0, or -1 with c->msg set. */

@@ -363,6 +363,14 @@ void k8s_call_init(struct k8s_conn *c, struct k8s_call *call, const struct k8s_r
 int k8s_call_prepare(lua_State *L, struct k8s_conn *c, struct k8s_call *call,
                      struct k8s_xfer *x, int pooled)
 {
+	int sig = proc_interrupted();
+	if (sig) {
+		/* the run is ending: nothing new goes out (what is in flight finishes) */
+		k8s_fail(c, "%s %s: not sent: the run was interrupted by %s", call->req.method, call->req.url,
+		         proc_signal_name(sig));
+		call->reason = "Interrupted";
+		return -1;
+	}
 	if (c->deadline > 0 && k8s_monotonic() >= c->deadline) {
 		k8s_fail(c, "%s %s: not sent: the client's deadline has passed", call->req.method, call->req.url);
 		call->reason = "Deadline";

@@ -10,15 +10,36 @@
 #include <time.h>
 
 #include "k8s_util.h"
+#include "xcsreg.h"
 
 #define MAX_FILE_SIZE (16 << 20)
 
 int k8s_fail_msg(char *msg, const char *fmt, ...)
 {
+	/* redacted before it is cut to fit msg: a cut secret would not match */
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, K8S_MSG_SIZE, fmt, ap);
+	char *full = NULL;
+	int n = vasprintf(&full, fmt, ap);
 	va_end(ap);
+	if (n < 0) {
+		snprintf(msg, K8S_MSG_SIZE, "out of memory");
+		return -1;
+	}
+	char *red = malloc(3 * (size_t)n + 1);
+	if (red) {
+		size_t len = log_redact(full, (size_t)n, red, 3 * (size_t)n + 1);
+		if (len >= K8S_MSG_SIZE)
+			len = log_cut(red, K8S_MSG_SIZE - 1);
+		memcpy(msg, red, len);
+		msg[len] = '\0';
+		explicit_bzero(red, 3 * (size_t)n + 1);
+		free(red);
+	} else {
+		snprintf(msg, K8S_MSG_SIZE, "out of memory");
+	}
+	explicit_bzero(full, (size_t)n);
+	free(full);
 	return -1;
 }
 

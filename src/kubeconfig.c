@@ -156,8 +156,16 @@ static int load_pem(lua_State *L, struct k8s_config *c, const struct entry *e,
 		return -1;
 	if (data)
 		return decode_base64(L, c, e, data_key, data, data_len, out, len);
-	if (file)
-		return k8s_read_file(c, file_key, push_resolved(L, e, file), out, len);
+	if (!file)
+		return 0;
+	const char *path = push_resolved(L, e, file);
+	if (strcmp(file_key, "client-key") != 0)
+		return k8s_read_file(c, file_key, path, out, len);
+	/* a private key: read as a secret (secret_file.c) */
+	char why[256];
+	if (secret_file_read(file_key, path, SECRET_WARN_READABLE | SECRET_WARN_WRITABLE, K8S_MAX_TOKEN_FILE, out, len,
+	                     why, sizeof why) != 0)
+		return k8s_fail(c, "%s %s: %s", file_key, path, why);
 	return 0;
 }
 
@@ -663,7 +671,7 @@ static int use_user(lua_State *L, struct k8s_config *c, const struct entry *u,
 	/* as ssh of private keys, and helm of kubeconfigs: a warning, not a refusal */
 	struct stat st;
 	if ((token || password || key_data) && stat(u->file, &st) == 0)
-		site_warn_open_file("kubeconfig", u->file, (unsigned)st.st_mode, (unsigned)st.st_uid);
+		secret_file_warn_open("kubeconfig", u->file, (unsigned)st.st_mode, (unsigned)st.st_uid);
 
 	if (strncmp(c->server, "http://", 7) == 0) {
 		/* as client-go: credentials only go over TLS */
@@ -685,7 +693,7 @@ static int use_user(lua_State *L, struct k8s_config *c, const struct entry *u,
 	}
 	if (token_file) {
 		c->creds->token_file = dup_str(L, push_resolved(L, u, token_file));
-		if (k8s_auth_load_token_file(c->creds) != 0) {
+		if (k8s_auth_load_token_file(c->creds, SECRET_WARN_READABLE | SECRET_WARN_WRITABLE) != 0) {
 			char why[K8S_MSG_SIZE];
 			memcpy(why, c->msg, sizeof why);
 			return entry_fail(c, u, "%s", why);
@@ -771,7 +779,7 @@ static int use_in_cluster(lua_State *L, struct k8s_config *c, const struct k8s_o
 	                                       host, port));
 	c->url_base = dup_str(L, c->server);
 	c->creds->token_file = dup_str(L, lua_pushfstring(L, "%s/token", dir));
-	if (k8s_auth_load_token_file(c->creds) != 0)
+	if (k8s_auth_load_token_file(c->creds, SECRET_WARN_WRITABLE) != 0) /* a projected token is 0644 */
 		return -1;
 	const char *ca = lua_pushfstring(L, "%s/ca.crt", dir);
 	if (is_file(ca) && k8s_read_file(c, "in-cluster CA", ca, &c->ca, &c->ca_len) != 0)

@@ -54,6 +54,14 @@ void log_add_secret(const char *s, size_t len)
 	nsecrets++;
 }
 
+int log_is_secret(const char *s, size_t len)
+{
+	for (size_t i = 0; i < nsecrets; i++)
+		if (secrets[i].len == len && memcmp(secrets[i].s, s, len) == 0)
+			return 1;
+	return 0;
+}
+
 void log_reset(void)
 {
 	for (size_t i = 0; i < nsecrets; i++) {
@@ -65,15 +73,48 @@ void log_reset(void)
 	nsecrets = secrets_cap = 0;
 }
 
-/* The longest secret starting at p (within len bytes), or 0. */
-static size_t secret_at(const char *p, size_t len)
+static int is_word_byte(unsigned char c)
 {
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c >= 0x80;
+}
+
+/* The longest secret starting at src[i] (within len bytes), or 0. A secret
+ * shorter than LOG_SHORT_SECRET only counts as a whole word: a password "p"
+ * must not turn "expand" into "ex***and", which garbles every message and
+ * tells the password to whoever reads them. */
+static size_t secret_at(const char *src, size_t i, size_t len)
+{
+	const char *p = src + i;
 	size_t best = 0;
-	for (size_t i = 0; i < nsecrets; i++)
-		if (secrets[i].len <= len && secrets[i].len > best &&
-		    memcmp(p, secrets[i].s, secrets[i].len) == 0)
-			best = secrets[i].len;
+	for (size_t k = 0; k < nsecrets; k++) {
+		size_t n = secrets[k].len;
+		if (n > len - i || n <= best || memcmp(p, secrets[k].s, n) != 0)
+			continue;
+		if (n < LOG_SHORT_SECRET) {
+			const unsigned char *sec = (const unsigned char *)secrets[k].s;
+			if (i > 0 && is_word_byte((unsigned char)src[i - 1]) && is_word_byte(sec[0]))
+				continue;
+			if (i + n < len && is_word_byte((unsigned char)src[i + n]) && is_word_byte(sec[n - 1]))
+				continue;
+		}
+		best = n;
+	}
 	return best;
+}
+
+/* At src[i] == ':' of "scheme://": the length of the URL's userinfo and its
+ * '@' after the "//" (0 if none). Its authority ends at '/', '?', '#', white
+ * space or a quote; the userinfo is what precedes its last '@'. */
+static size_t userinfo_at(const char *src, size_t i, size_t len)
+{
+	if (len - i < 4 || src[i] != ':' || src[i + 1] != '/' || src[i + 2] != '/' || i == 0 ||
+	    !is_word_byte((unsigned char)src[i - 1]))
+		return 0;
+	size_t start = i + 3, at = 0;
+	for (size_t j = start; j < len && !strchr("/?#\"'<> \t\r\n", src[j]); j++)
+		if (src[j] == '@')
+			at = j;
+	return at > start ? at - start : 0;
 }
 
 size_t log_redact(const char *src, size_t len, char *dst, size_t dstsz)
@@ -82,17 +123,30 @@ size_t log_redact(const char *src, size_t len, char *dst, size_t dstsz)
 	if (dstsz == 0)
 		return 0;
 	for (size_t i = 0; i < len && o + 1 < dstsz;) {
-		size_t n = secret_at(src + i, len - i);
+		size_t n = secret_at(src, i, len), u;
 		if (n) {
 			for (const char *r = "***"; *r && o + 1 < dstsz; r++)
 				dst[o++] = *r;
 			i += n;
+		} else if ((u = userinfo_at(src, i, len)) > 0) {
+			/* "scheme://user:password@host" becomes "scheme://" "***@host" */
+			for (const char *r = "://***"; *r && o + 1 < dstsz; r++)
+				dst[o++] = *r;
+			i += 3 + u;
 		} else {
 			dst[o++] = src[i++];
 		}
 	}
 	dst[o] = '\0';
 	return o;
+}
+
+size_t log_cut(const char *s, size_t max)
+{
+	/* back to the start of the character that would be cut */
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return max;
 }
 
 static void write_line(int level, const char *msg, size_t len)
@@ -206,14 +260,27 @@ static int l_secret(lua_State *L)
 	return 1;
 }
 
-/* log.redact(s): s with every registered secret replaced by "***". */
+/* log.redact(s [, max]): s with every registered secret replaced by "***"
+ * (and URL passwords masked); with max, the result is then cut to at most
+ * max bytes and "..." (at a UTF-8 character boundary). Redacting first is
+ * what keeps a cut secret, no longer equal to itself, out of messages. */
 static int l_redact(lua_State *L)
 {
 	size_t len;
 	const char *s = luaL_checklstring(L, 1, &len);
+	lua_Integer max = luaL_optinteger(L, 2, -1);
+	luaL_argcheck(L, max == -1 || max > 0, 2, "must be a positive number of bytes");
 	luaL_Buffer b;
 	char *dst = luaL_buffinitsize(L, &b, 3 * len + 1);
-	luaL_pushresultsize(&b, log_redact(s, len, dst, 3 * len + 1));
+	size_t n = log_redact(s, len, dst, 3 * len + 1);
+	if (max > 0 && n > (size_t)max) {
+		n = log_cut(dst, (size_t)max);
+		luaL_pushresultsize(&b, n);
+		lua_pushliteral(L, "...");
+		lua_concat(L, 2);
+		return 1;
+	}
+	luaL_pushresultsize(&b, n);
 	return 1;
 }
 
@@ -234,5 +301,8 @@ static const luaL_Reg log_funcs[] = {
 int luaopen_log(lua_State *L)
 {
 	luaL_newlib(L, log_funcs);
+	/* secrets shorter than this are only hidden where they are a whole word */
+	lua_pushinteger(L, LOG_SHORT_SECRET);
+	lua_setfield(L, -2, "SHORT_SECRET");
 	return 1;
 }

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cjson/cJSON.h>
@@ -54,6 +56,7 @@ static const struct c_module {
      * client, not when required: --help, usage errors and client dry runs
      * of the shipped scripts, which require them at once, never load it */
     {"base64", luaopen_base64},
+    {"file", luaopen_file},
     {"http", luaopen_http},
     {"json", luaopen_json},
     {"k8s", luaopen_k8s},
@@ -341,10 +344,34 @@ static int cmd_run(int argc, char **argv, char *progname)
 	return code;
 }
 
+/*
+ * A core dump of this process would hold every secret it read: passwords,
+ * tokens, keys. None is written (RLIMIT_CORE 0, inherited by the commands we
+ * run), and the process is not dumpable (no core even where the kernel's
+ * suid_dumpable would write one, no ptrace attach by the same user, /proc
+ * files such as environ readable by root only). XCSREG_ALLOW_CORE=1 keeps
+ * both, to debug a crash.
+ */
+static void no_core_dumps(void)
+{
+	const char *allow = getenv("XCSREG_ALLOW_CORE");
+	if (allow && strcmp(allow, "1") == 0)
+		return;
+	/* the soft limit: the hard one stays, so XCSREG_ALLOW_CORE=1 in a child can raise it again */
+	struct rlimit rl = {0, 0};
+	if (getrlimit(RLIMIT_CORE, &rl) == 0)
+		rl.rlim_cur = 0;
+	if (setrlimit(RLIMIT_CORE, &rl) != 0)
+		fprintf(stderr, "xcsreg: warning: cannot disable core dumps: %s\n", strerror(errno));
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		fprintf(stderr, "xcsreg: warning: cannot make the process non-dumpable: %s\n", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	int level = LOG_INFO;
 	int i = 1;
+	no_core_dumps();
 	lua_dir = getenv("XCSREG_LUA_PATH");
 	if (lua_dir && !*lua_dir)
 		lua_dir = NULL;
@@ -385,7 +412,13 @@ int main(int argc, char **argv)
 	const char *cmd = argv[i++];
 	int code;
 	if (strcmp(cmd, "run") == 0) {
+		proc_catch_signals();
 		code = cmd_run(argc - i, argv + i, argv[0]);
+		int sig = proc_interrupted();
+		if (sig) {
+			log_msg(LOG_ERROR, "interrupted by %s: exiting with status %d", proc_signal_name(sig), 128 + sig);
+			code = 128 + sig;
+		}
 		curl_global_cleanup(); /* nothing to do unless the script loaded libcurl */
 		log_reset();
 	} else if (strcmp(cmd, "scripts") == 0) {

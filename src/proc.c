@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +32,47 @@
 #define PROC_MAX_FD_FALLBACK 65536
 #define PROC_RESULT_MT "xcsreg.proc_result"
 #define PROC_LOCK_MT "xcsreg.Lock"
+
+/* ---- signals: SIGTERM, SIGINT, SIGHUP end a run cleanly ---- */
+
+static volatile sig_atomic_t caught_signal;
+
+static void on_signal(int sig)
+{
+	caught_signal = sig;
+}
+
+void proc_catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* the second one of a kind ends the process at once */
+	sa.sa_flags = SA_RESTART | SA_RESETHAND;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+int proc_interrupted(void)
+{
+	return caught_signal;
+}
+
+const char *proc_signal_name(int sig)
+{
+	switch (sig) {
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGINT:
+		return "SIGINT";
+	case SIGHUP:
+		return "SIGHUP";
+	default:
+		return "a signal";
+	}
+}
 
 /* ---- the C API ---- */
 
@@ -56,8 +98,46 @@ static size_t env_name_len(const char *entry)
 	return eq ? (size_t)(eq - entry) : strlen(entry);
 }
 
-/* The child's environment: ours (unless clear_env) with spec->env added or
- * replacing entries of the same name. A malloc'd array of borrowed
+/* Variables no child inherits (proc_hide_env): the ones a site file names
+ * as a password source. Process-wide, as the secrets of log.c are. */
+static char **hidden_env;
+static size_t nhidden, hidden_cap;
+
+int proc_hide_env(const char *name)
+{
+	for (size_t i = 0; i < nhidden; i++)
+		if (strcmp(hidden_env[i], name) == 0)
+			return 0;
+	if (nhidden == hidden_cap) {
+		size_t cap = hidden_cap ? 2 * hidden_cap : 8;
+		char **p = realloc(hidden_env, cap * sizeof *p);
+		if (!p)
+			return -1;
+		hidden_env = p;
+		hidden_cap = cap;
+	}
+	char *copy = strdup(name);
+	if (!copy)
+		return -1;
+	hidden_env[nhidden++] = copy;
+	return 0;
+}
+
+/* Whether a child must not inherit our variable entry ("NAME=VALUE"): one
+ * named by proc_hide_env, or an XCSREG_* one whose value is a secret. */
+static int is_hidden(const char *entry)
+{
+	size_t len = env_name_len(entry);
+	for (size_t i = 0; i < nhidden; i++)
+		if (strlen(hidden_env[i]) == len && memcmp(hidden_env[i], entry, len) == 0)
+			return 1;
+	if (strncmp(entry, "XCSREG_", 7) == 0 && entry[len] == '=')
+		return log_is_secret(entry + len + 1, strlen(entry + len + 1));
+	return 0;
+}
+
+/* The child's environment: ours (unless clear_env) minus the hidden
+ * variables, with spec->env added or replacing entries of the same name. A malloc'd array of borrowed
  * pointers, NULL-terminated; NULL when out of memory. */
 static char **child_env(const struct proc_spec *spec)
 {
@@ -73,7 +153,8 @@ static char **child_env(const struct proc_spec *spec)
 		return NULL;
 	size_t n = 0;
 	for (size_t i = 0; i < nbase; i++)
-		envp[n++] = environ[i];
+		if (!is_hidden(environ[i]))
+			envp[n++] = environ[i];
 	for (size_t i = 0; i < nadd; i++) {
 		const char *e = spec->env[i];
 		size_t len = env_name_len(e);
@@ -297,6 +378,10 @@ int proc_run(const struct proc_spec *spec, struct proc_result *res, char *msg, s
 	int ret = -1, status = 0, pipes[2];
 
 	memset(res, 0, sizeof *res);
+	if (caught_signal) {
+		snprintf(msg, msgsz, "%s not run: the run was interrupted by %s", name, proc_signal_name(caught_signal));
+		return -1;
+	}
 	char **envp = child_env(spec);
 	if (!envp) {
 		errno = ENOMEM;
@@ -653,13 +738,40 @@ static int procl_lock(lua_State *L)
 		return 2;
 	}
 	lk->fd = fd;
+	/* A lock file someone else owns is theirs to hold (a flock needs only
+	 * read access), so that they could stop every run: refuse it. */
+	struct stat st;
+	const char *why = NULL;
+	if (fstat(fd, &st) != 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if (st.st_uid != geteuid())
+		why = lua_pushfstring(L, "owned by uid %d, not by this user (uid %d): another user could hold it "
+		                      "and stop every run; remove it, or give --lock a file of your own",
+		                      (int)st.st_uid, (int)geteuid());
+	if (why) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "lock file %s is %s", path, why);
+		close(fd);
+		lk->fd = -1;
+		return 2;
+	}
 	double deadline = now_seconds() + timeout;
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		int err = errno;
 		if (err != EWOULDBLOCK && err != EINTR) {
-			lock_release(L);
+			close(fd); /* not lock_release: the handle is not argument 1 */
+			lk->fd = -1;
 			lua_pushnil(L);
 			lua_pushfstring(L, "cannot lock %s: %s", path, strerror(err));
+			return 2;
+		}
+		if (caught_signal) {
+			close(fd);
+			lk->fd = -1;
+			lua_pushnil(L);
+			lua_pushfstring(L, "interrupted by %s while waiting for lock %s", proc_signal_name(caught_signal), path);
 			return 2;
 		}
 		if (now_seconds() >= deadline) {
@@ -691,7 +803,26 @@ static const luaL_Reg lock_methods[] = {
     {NULL, NULL},
 };
 
+/* proc.hide_env(name, ...): no command started from now on inherits these
+ * variables (those a site file names as password sources: a command, a
+ * credential helper or an exec plugin has no business with another
+ * registry's password). An explicit env option still sets them. */
+static int procl_hide_env(lua_State *L)
+{
+	int n = lua_gettop(L);
+	for (int i = 1; i <= n; i++) {
+		size_t len;
+		const char *name = luaL_checklstring(L, i, &len);
+		luaL_argcheck(L, len > 0 && !memchr(name, '=', len) && !memchr(name, '\0', len), i, "not a variable name");
+	}
+	for (int i = 1; i <= n; i++)
+		if (proc_hide_env(lua_tostring(L, i)) != 0)
+			return luaL_error(L, "not enough memory");
+	return 0;
+}
+
 static const luaL_Reg proc_funcs[] = {
+    {"hide_env", procl_hide_env},
     {"lock", procl_lock},
     {"run", procl_run},
     {NULL, NULL},

@@ -18,9 +18,12 @@
  *       -> text | nil, message
  *       reads a whole file that holds a secret. A file past max_bytes is
  *       refused ("PATH is larger than N bytes"), having read at most n + 1
- *       bytes of it. When other users may read the file, a warning says so
- *       (as ssh does of private keys), naming it and its mode; the file is
- *       still read (see site_warn_open_file).
+ *       bytes of it. A symlink that neither root nor this user made, and
+ *       anything but a regular file (a FIFO would hang the run), are
+ *       refused (secret_file_open). When other users may read the file,
+ *       change it or replace it in its directory, a warning says so (as ssh
+ *       does of private keys), naming it and its mode; the file is still
+ *       read.
  *   site.where(fn) -> line
  *       the line where the Lua function fn is defined (nil for a C
  *       function): a hook that returns garbage is named by where it is,
@@ -195,38 +198,24 @@ static struct scratch *push_scratch(lua_State *L, size_t size)
 	return s;
 }
 
-void site_warn_open_file(const char *what, const char *path, unsigned mode, unsigned owner)
+/* Reads up to max bytes of path into buf: the count, or -1 with msg filled
+ * (the reason). Opened as secret_file_open does (no symlink another user
+ * made, only a regular file), which warns as it says. No Lua call while the
+ * file is open. */
+static ssize_t read_bounded(const char *what, const char *path, char *buf, size_t max, char *msg, size_t msgsz)
 {
-	/* A group may be there to let us read a file of someone else's (a
-	 * Kubernetes Secret volume of mode 0440 with the pod's fsGroup): as ssh,
-	 * only the files we own must keep their group out. */
-	if ((mode & S_IROTH) || ((mode & S_IRGRP) && owner == (unsigned)geteuid()))
-		log_msg(LOG_WARN, "%s %s can be read by other users (mode %04o): chmod 600 %s", what, path,
-		        mode & 07777, path);
-}
-
-/* Reads up to max bytes of path into buf: the count, or -1 with errno.
- * st gets the file's status. No Lua call while the file is open. */
-static ssize_t read_bounded(const char *path, char *buf, size_t max, struct stat *st)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	int fd = secret_file_open(what, path, SECRET_WARN_READABLE | SECRET_WARN_WRITABLE, &st, msg, msgsz);
 	if (fd < 0)
 		return -1;
-	int err = fstat(fd, st) != 0 ? errno : S_ISDIR(st->st_mode) ? EISDIR : 0;
-	if (err) {
-		close(fd);
-		errno = err;
-		return -1;
-	}
 	size_t n = 0;
 	while (n < max) {
 		ssize_t r = read(fd, buf + n, max - n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			err = errno;
+			snprintf(msg, msgsz, "%s", strerror(errno));
 			close(fd);
-			errno = err;
 			return -1;
 		}
 		if (r == 0)
@@ -252,15 +241,13 @@ static int site_read_secret(lua_State *L)
 
 	/* one byte more than allowed tells a file that is too large */
 	struct scratch *s = push_scratch(L, max + 1);
-	struct stat st;
-	ssize_t n = read_bounded(path, s->data, max + 1, &st);
+	char msg[256];
+	ssize_t n = read_bounded(what, path, s->data, max + 1, msg, sizeof msg);
 	if (n < 0) {
-		int err = errno;
 		lua_pushnil(L);
-		lua_pushfstring(L, "cannot read %s: %s", path, strerror(err));
+		lua_pushfstring(L, "cannot read %s: %s", path, msg);
 		return 2;
 	}
-	site_warn_open_file(what, path, (unsigned)st.st_mode, (unsigned)st.st_uid);
 	if ((size_t)n > max) {
 		explicit_bzero(s->data, s->size);
 		lua_pushnil(L);

@@ -22,6 +22,7 @@
 
 /* ---- Lua modules (one file each) ---- */
 int luaopen_base64(lua_State *L);
+int luaopen_file(lua_State *L);
 int luaopen_http(lua_State *L);
 int luaopen_json(lua_State *L);
 int luaopen_k8s(lua_State *L);
@@ -84,9 +85,19 @@ void log_add_secret(const char *s, size_t len);
 /* Writes one line to stderr if level is enabled; redacts registered secrets. */
 void log_msg(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Copies src into dst (size dstsz, NUL-terminated) with secrets redacted;
- * returns the length written. 3 * len + 1 bytes always suffice. */
+/* Secrets shorter than this are redacted only where they are a whole word. */
+#define LOG_SHORT_SECRET 8
+/* Copies src into dst (size dstsz, NUL-terminated) with secrets redacted
+ * and the userinfo of URLs (user:password before a host's @) replaced by
+ * "***", as kubectl masks them; returns the length
+ * written. 3 * len + 1 bytes always suffice. Redact before cutting a text
+ * short: a cut secret no longer matches. */
 size_t log_redact(const char *src, size_t len, char *dst, size_t dstsz);
+/* How many of the first max bytes of s (which has more than max) to keep so
+ * as not to cut a UTF-8 character. */
+size_t log_cut(const char *s, size_t max);
+/* Whether the len bytes at s are exactly a registered secret. */
+int log_is_secret(const char *s, size_t len);
 /* Frees the registered secrets (end of process, or between test states). */
 void log_reset(void);
 
@@ -115,12 +126,42 @@ int proc_run(const struct proc_spec *spec, struct proc_result *res,
              char *msg, size_t msgsz);
 /* Frees out and err; safe to call again. */
 void proc_result_free(struct proc_result *res);
+/* No child started by proc_run from now on inherits variable name (copied;
+ * an XCSREG_* variable whose value is a registered secret is never
+ * inherited either). Returns 0, or -1 when out of memory. */
+int proc_hide_env(const char *name);
+/* SIGTERM, SIGINT and SIGHUP (the first of each) only set a flag from now
+ * on; the second ends the process as the default action does. Once one is
+ * caught, proc_run starts no command and the k8s and http modules send no
+ * new request, each failing with a message saying so: the work in hand ends,
+ * the run reports what it did not do and writes its metrics, and the host
+ * exits with 128 + the signal. */
+void proc_catch_signals(void);
+/* The signal caught, or 0. */
+int proc_interrupted(void);
+/* "SIGTERM", "SIGINT", "SIGHUP". */
+const char *proc_signal_name(int sig);
 
-/* ---- site.c ---- */
+/* ---- secret_file.c: files holding secrets, never raise ---- */
 /* Warns (log) that the file path, holding secrets (what: "password file",
  * "kubeconfig"), can be read by other users: when its mode (st_mode) lets
  * everyone read it, or its group and the file is ours (owner: st_uid). */
-void site_warn_open_file(const char *what, const char *path, unsigned mode, unsigned owner);
+void secret_file_warn_open(const char *what, const char *path, unsigned mode, unsigned owner);
+#define SECRET_WARN_READABLE 1  /* warn when other users can read the file (secret_file_warn_open) */
+#define SECRET_WARN_WRITABLE 2  /* warn when they can change it, or replace it in its directory */
+struct stat;
+/* Opens path read-only: a symlink as the last component only when root or
+ * we made it, and only a regular file (checked with fstat after the open; a
+ * FIFO is opened without waiting for a writer). Warns (log, naming the file
+ * as what) per flags. Returns the fd, with *st filled; or -1 with msg
+ * filled with the reason alone (e.g. "No such file or directory"). */
+int secret_file_open(const char *what, const char *path, int flags, struct stat *st, char *msg, size_t msgsz);
+/* Reads the whole file, opened as secret_file_open does, into *data
+ * (malloc'd, NUL-terminated, *len bytes; the caller wipes and frees it).
+ * A file of more than max bytes is refused ("larger than MAX bytes"), having
+ * read at most max + 1. Returns 0, or -1 with msg filled (the reason alone). */
+int secret_file_read(const char *what, const char *path, int flags, size_t max, char **data, size_t *len,
+                     char *msg, size_t msgsz);
 
 /* ---- yaml.c ---- */
 /* Pushes the first YAML document in text as Lua values (json's markers and

@@ -142,8 +142,9 @@ local function from_instance_metadata(ctx)
   if (ctx.env("AWS_EC2_METADATA_DISABLED") or ""):lower() == "true" then return false end
   local base = (ctx.env("AWS_EC2_METADATA_SERVICE_ENDPOINT") or "http://169.254.169.254"):gsub("/+$", "")
   local function call(method, path, headers)
+    -- never through a proxy (http_proxy): it would see the role's keys in cleartext
     local status, failure, body = http.request { method = method, url = base .. path, headers = headers,
-                                                 connect_timeout = 1, timeout = 5 }
+                                                 connect_timeout = 1, timeout = 5, no_proxy = true }
     if not status then return nil, failure end
     if status ~= 200 then return nil, string.format("%s %s: HTTP %d", method, path, status) end
     return body
@@ -213,7 +214,7 @@ function aws.json_call(cred, req)
   if status == 200 and type(doc) == "table" then return doc end
   local kind = type(doc) == "table" and type(doc.__type) == "string" and doc.__type:match("[^#]*$")
   if not kind then
-    return nil, string.format("%s answered HTTP %d: %s", req.url, status, body:sub(1, 200))
+    return nil, string.format("%s answered HTTP %d: %s", req.url, status, log.redact(body, 200)) -- redacted, then cut
   end
   local message = type(doc.message) == "string" and doc.message or doc.Message or ""
   return nil, string.format("%s (%s): %s", explain[kind] or "AWS error", kind, message)

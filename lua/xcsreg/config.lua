@@ -205,6 +205,7 @@ end
 -- password, unless read is false. `where(i)` names entry i for messages (or
 -- nil), `label` as above.
 local function build_secrets(plan, entries, where, label, read)
+  credentials.hide_env(entries)
   local secrets, by_name, first = {}, {}, {}
   for i, e in ipairs(entries) do
     local s = by_name[e.secret]

@@ -1,5 +1,7 @@
 -- xcsreg.metrics: how the run went, in Prometheus text format for
 -- node_exporter's textfile collector (which reads only files named *.prom).
+local file = require "file"
+
 local metrics = {}
 
 local function quote(v) return (v:gsub('[\\"\n]', { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n" })) end
@@ -7,7 +9,7 @@ local function quote(v) return (v:gsub('[\\"\n]', { ["\\"] = "\\\\", ['"'] = '\\
 -- Writes run = { time = epoch seconds, success = boolean, expiries = {
 -- { namespace =, secret =, expires_at = epoch seconds }, ... } } to path,
 -- through a temporary file renamed over it, so that the collector never
--- reads half a file. Returns true | nil, message.
+-- reads half a file (file.replace). Returns true | nil, message.
 function metrics.write(path, run)
   local lines = {
     "# HELP xcsreg_last_run_timestamp_seconds When the last xcsreg run ended, in seconds since the epoch.",
@@ -23,21 +25,9 @@ function metrics.write(path, run)
     lines[#lines + 1] = string.format('xcsreg_secret_expiry_timestamp_seconds{namespace="%s",secret="%s"} %d',
       quote(e.namespace), quote(e.secret), e.expires_at)
   end
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "w")
-  if not f then return nil, "cannot write " .. err end
-  local ok, werr = f:write(table.concat(lines, "\n"), "\n")
-  local closed, cerr = f:close()
-  if not (ok and closed) then
-    os.remove(tmp)
-    return nil, "cannot write " .. tmp .. ": " .. tostring(werr or cerr)
-  end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then
-    os.remove(tmp)
-    return nil, "cannot rename " .. rerr
-  end
-  return true
+  -- a new file made in path's directory (never one another user planted
+  -- there, nor a symlink's target), mode 0644, renamed over path
+  return file.replace(path, table.concat(lines, "\n") .. "\n", { mode = tonumber("644", 8) })
 end
 
 return metrics

@@ -38,8 +38,8 @@ local common = {
     help = "ServiceAccount to add the pull secrets to (repeatable; default: default)" },
   kubeconfig = { long = "kubeconfig", arg = "FILE", help = "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)" },
   context = { long = "context", arg = "NAME", help = "kubeconfig context" },
-  lock = { long = "lock", arg = "FILE", help = "one run at a time (default /run/lock/xcsreg.lock, else in "
-    .. "$XDG_RUNTIME_DIR or /tmp; none: no lock)" },
+  lock = { long = "lock", arg = "FILE", help = "one run at a time (default /run/xcsreg/lock for root, else in "
+    .. "$XDG_RUNTIME_DIR/xcsreg/ or /tmp/xcsreg-UID/; none: no lock)" },
   ["lock-timeout"] = { long = "lock-timeout", arg = "SECONDS", help = "wait this long for another run to end, then "
     .. "exit 3 (default " .. script.LOCK_TIMEOUT .. ")" },
   ["metrics-file"] = { long = "metrics-file", arg = "PATH", help = "write Prometheus metrics there (node_exporter's "

@@ -37,9 +37,11 @@ end
 
 -- Whether err concerns the whole cluster: no namespace would escape it
 -- (a 2xx that is not the API's JSON: the server is some web front end;
--- the client's deadline, --run-timeout, has passed).
+-- the client's deadline, --run-timeout, has passed), or the run was
+-- interrupted (a signal: no new request goes out).
 function snapshot.cluster_wide(err)
-  return type(err) == "table" and (err.reason == "Transport" or err.reason == "Deadline" or err.code == 401
+  return type(err) == "table" and (err.reason == "Transport" or err.reason == "Deadline"
+    or err.reason == "Interrupted" or err.code == 401
     or (err.reason == "InvalidResponse" and type(err.code) == "number" and err.code < 300))
 end
 

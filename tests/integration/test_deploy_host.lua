@@ -134,7 +134,8 @@ for _, job in ipairs(jobs) do
   t.eq(argv[4], "-q", "cron: " .. c.script .. " -q, so that cron mails only problems")
   if c.script == "setup.lua" then
     t.eq({ job[1], job[2] }, { "17", "*/4" }, "cron: setup.lua every 4 hours at minute 17")
-    t.eq(dirname(lib.arg_value(argv, "--lock")), "/run/lock", "cron: --lock in /run/lock (writable by every user)")
+    t.eq(dirname(lib.arg_value(argv, "--lock")), "/var/lib/xcsreg",
+      "cron: --lock in /var/lib/xcsreg (the user's own, not /run/lock that every user may write to)")
     t.eq(lib.arg_value(argv, "--metrics-file"), metrics, "cron: the same metrics file as the systemd unit")
   end
 end

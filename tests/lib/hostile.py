@@ -25,7 +25,7 @@ A behaviour is chosen by the last segment of the path, so both
                       (?to=ip: to 127.0.0.1:OTHER instead of localhost)
   html500             500, Content-Type text/html, an nginx-like error page
   htmlpage            ?code=N (default 502), text/html; charset=utf-8, a page
-                      titled "Bad Gateway" plus ?pad=N (default 0) x's, whose
+                      titled "Bad Gateway" plus ?pad=N (default 0) x's (or ?title=T), whose
                       body echoes the request's headers (as debug pages do)
   gzipbomb            200, application/json, Content-Encoding gzip: ?mib=N
                       (default 64) MiB of spaces compressed to a few hundred KB
@@ -187,7 +187,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send(500, HTML_500, content_type="text/html")
 
     def b_htmlpage(self, url, query):
-        title = "Bad Gateway " + "x" * int(query.get("pad", "0"))
+        title = query.get("title", "Bad Gateway " + "x" * int(query.get("pad", "0")))
         echoed = "".join("<li>%s: %s</li>" % (k, v) for k, v in self.headers.items())
         page = "<html><head>\n<TITLE>\n  %s\n</TITLE></head><body><ul>%s</ul></body></html>" % (title, echoed)
         self.send(int(query.get("code", "502")), page.encode(), content_type="text/html; charset=utf-8")

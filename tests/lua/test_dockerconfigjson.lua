@@ -82,11 +82,11 @@ return {
   },
 }]])
 local env = { KUBECONFIG = "/nonexistent", HOME = "/nonexistent", XCSREG_T_PW1 = cases[1].password,
-  XCSREG_T_PW2 = cases[3].password, XCSREG_T_PW3 = "<&>fake" }
+  XCSREG_T_PW2 = cases[3].password, XCSREG_T_PW3 = "<&>fake-pw" }
 local expected_regs = {
   { name = "plain", r = cases[1] },
   { name = "uni", r = cases[3] },
-  { name = "html", r = { server = "ghcr.io", username = 'u"q\\b', password = "<&>fake" } },
+  { name = "html", r = { server = "ghcr.io", username = 'u"q\\b', password = "<&>fake-pw" } },
 }
 
 local function run_setup(...)

@@ -136,10 +136,13 @@ t.eq(rotation.kept(obj, "ecr: down", T0 + 43200 + 1200), "refresh failed (ecr: d
 local function env(vars) return function(name) return vars[name] end end
 local _, uid = proc.run { argv = { "id", "-u" } }
 uid = uid:gsub("%s+$", "")
-t.eq(runlock.candidates(env { XDG_RUNTIME_DIR = "/run/user/1000" }), { "/run/lock/xcsreg.lock",
-  "/run/user/1000/xcsreg.lock", "/tmp/xcsreg-" .. uid .. ".lock" }, "default lock: /run/lock, the runtime dir, /tmp")
-t.eq(runlock.candidates(env {}), { "/run/lock/xcsreg.lock", "/tmp/xcsreg-" .. uid .. ".lock" },
-  "no XDG_RUNTIME_DIR: /run/lock, then /tmp")
+local want = uid == "0" and { "/run/xcsreg/lock", "/tmp/xcsreg-0/lock" }
+  or { "/run/user/1000/xcsreg/lock", "/tmp/xcsreg-" .. uid .. "/lock" }
+t.eq(runlock.candidates(env { XDG_RUNTIME_DIR = "/run/user/1000" }), want,
+  "default lock: /run/xcsreg for root, else the runtime dir's xcsreg/; then /tmp/xcsreg-UID/")
+t.eq(runlock.candidates(env {}), uid == "0" and { "/run/xcsreg/lock", "/tmp/xcsreg-0/lock" }
+  or { "/tmp/xcsreg-" .. uid .. "/lock" },
+  "no XDG_RUNTIME_DIR: then /tmp/xcsreg-UID/")
 t.eq({ runlock.take("none", 0) }, { false }, "--lock none: no lock, no error")
 local path = tmp .. "/runlock-test.lock"
 local held = assert(proc.lock(path))
@@ -172,7 +175,7 @@ xcsreg_secret_expiry_timestamp_seconds{namespace="odd\"ns\\",secret="ecr"} 17000
 ]], "Prometheus text format, label values escaped")
 t.eq(io.open(prom .. ".tmp"), nil, "no temporary file left")
 t.eq({ metrics.write("/nonexistent/x.prom", { time = T0, success = false, expiries = {} }) },
-  { nil, "cannot write /nonexistent/x.prom.tmp: No such file or directory" }, "an unwritable place")
+  { nil, "cannot create a temporary file for /nonexistent/x.prom: No such file or directory" }, "an unwritable place")
 os.remove(prom)
 os.remove(path)
 return t.done()

@@ -14,8 +14,9 @@ function M.get(entry, ctx)
   if not host or host == "" then host = "metadata.google.internal" end
   local url = string.format("http://%s/computeMetadata/v1/instance/service-accounts/%s/token",
     host, entry.gcp.service_account or "default")
+  -- never through a proxy (http_proxy): it would see the token in cleartext
   local status, failure, body = http.request { url = url, headers = { ["Metadata-Flavor"] = "Google" },
-                                               connect_timeout = 2, timeout = 10 }
+                                               connect_timeout = 2, timeout = 10, no_proxy = true }
   if not status then
     return nil, "gcp: cannot reach the metadata server (" .. failure
       .. "): run on GCE or GKE with a service account, or set GCE_METADATA_HOST"
@@ -23,7 +24,7 @@ function M.get(entry, ctx)
   local doc = status == 200 and json.decode(body)
   if type(doc) ~= "table" or type(doc.access_token) ~= "string" then
     return nil, string.format("gcp: the metadata server answered HTTP %d without an access token: %s",
-      status, (body:match("[^\r\n]*")):sub(1, 200))
+      status, log.redact(body:match("[^\r\n]*"), 200)) -- redacted, then cut
   end
   log.secret(doc.access_token)
   local expires = math.type(doc.expires_in) and ctx.now + math.floor(doc.expires_in) or nil

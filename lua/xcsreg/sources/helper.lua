@@ -66,7 +66,7 @@ function M.lookup(name, server, ctx)
   end
   said = said ~= "" and said or err:match("^%s*(.-)%s*$")
   return nil, string.format("credential_helper: %s get failed (exit status %d): %s",
-    program, status, (said:match("[^\r\n]*")):sub(1, 200))
+    program, status, log.redact(said:match("[^\r\n]*"), 200)) -- redacted, then cut
 end
 
 function M.get(entry, ctx)
