@@ -51,19 +51,21 @@ t.ok((read(prom) or ""):find("\nxcsreg_last_run_success 0\n", 1, true), "SIGTERM
 t.eq({ lib.get("Secret", "sig1", "reg"), lib.get("Secret", "sig2", "reg") }, {},
   "SIGTERM: nothing was written after the signal")
 
--- SIGHUP before the lock is taken (a password_command sends it): the wait
--- for the lock ends at once, nothing is sent
+-- SIGHUP while waiting for the lock (the site file is read only once it is
+-- held): the wait ends at once, nothing is sent
 local lock_path = TMP .. "/held.lock"
 local held = assert(proc.lock(lock_path))
 site = write("site-hup.lua", [[
 return { namespaces = { "sig1" },
-  registries = { { secret = "reg", server = "reg.example.org", username = "u",
-                   password_command = { "sh", "-c", "kill -HUP $PPID; echo fake-password-0" } } } }
+  registries = { { secret = "reg", server = "reg.example.org", username = "u", password_env = "PW" } } }
 ]])
 os.remove(prom)
 lib.clear_log()
 local started = os.time()
-status, out, err = lib.setup({ "--config", site, "--lock", lock_path, "--lock-timeout", "20", "--metrics-file", prom })
+status, out, err = proc.run { argv = { "sh", "-c", '"$@" & pid=$!; sleep 1; kill -HUP $pid; wait $pid', "sh",
+    lib.xcsreg, "run", "setup.lua", "--config", site, "--lock", lock_path, "--lock-timeout", "20",
+    "--metrics-file", prom, "--no-verify" },
+  env = { KUBECONFIG = lib.dir .. "/token.kubeconfig", HOME = lib.tmp, PW = "fake-password-0" }, timeout = 60 }
 held:unlock()
 t.eq(status, 129, "SIGHUP: exit status 128 + 1")
 t.ok(os.time() - started < 10, "SIGHUP: the wait for the lock ends at once (not after --lock-timeout 20)")
