@@ -15,11 +15,14 @@
 -- refused).
 local config = require "xcsreg.config"
 local hooks = require "xcsreg.hooks"
+local image_ref = require "xcsreg.image_ref"
 local json = require "json"
 local k8s = require "k8s"
+local keyring = require "xcsreg.keyring"
 local log = require "log"
 local metrics = require "xcsreg.metrics"
 local namespaces = require "xcsreg.namespaces"
+local pull = require "xcsreg.pull"
 local rbac = require "xcsreg.rbac"
 local registry = require "xcsreg.registry"
 local rotation = require "xcsreg.rotation"
@@ -122,11 +125,38 @@ function reconcile.prepare(client, plan, list)
   return by_ns
 end
 
+-- Why the credential of registry r cannot pull one of images (the site
+-- file's, #17): the first image that r's credential would be offered for
+-- (the kubelet's keyring matching) and that is denied or not found; nil
+-- when all pull, or when the registry cannot be reached from here (warned:
+-- the cluster may reach it).
+local function pull_refusal(r, images)
+  local kr = keyring.new()
+  if not kr:add({ [r.server] = { username = r.username, password = r.password } }, "new") then return end
+  local covered = {}
+  for _, image in ipairs(images) do
+    local ref = image_ref.parse(image)
+    if ref and #kr:lookup(ref.name) > 0 then covered[#covered + 1] = image end
+  end
+  if #covered == 0 then return end
+  local results = pull.check(covered, function(ref) return kr:lookup(ref.name) end,
+    { ca_file = r.ca_file, insecure = r.insecure })
+  for _, res in ipairs(results) do
+    if res.state == "unreachable" then
+      log.warn("cannot check that %s will pull with the credential of user %s (%s): writing it anyway", res.image,
+        r.username, res.message)
+    elseif res.state ~= "ok" then
+      return string.format("image %s will not pull with it: %s: %s", res.image, res.state, res.message)
+    end
+  end
+end
+
 -- A function that says why a registry refuses one of the credentials of a
--- Secret about to be written, or nil. Each distinct credential is checked
--- once a run; one whose registry cannot be reached here passes with a
--- warning (the cluster may reach it).
-local function verifier()
+-- Secret about to be written, or nil: its login (registry.verify), then the
+-- site file's images it would be used for (pull_refusal). Each distinct
+-- credential is checked once a run; one whose registry cannot be reached
+-- here passes with a warning (the cluster may reach it).
+local function verifier(images)
   local checked = {}
   return function(registries)
     for _, r in ipairs(registries) do
@@ -143,7 +173,8 @@ local function verifier()
         else
           log.debug("%s", detail)
         end
-        checked[key] = result == "rejected" and detail or false
+        checked[key] = result == "rejected" and detail
+          or (result == "accepted" and images and pull_refusal(r, images)) or false
       end
       if checked[key] then return checked[key] end
     end
@@ -376,7 +407,7 @@ local function locked_steps(opts, run, plan)
     return EXIT.USAGE
   end
   local work = { adopt = opts.adopt, dry_run = opts["dry-run"] == "server", force = opts["force-rotate"],
-                 verify = not opts["no-verify"] and verifier() }
+                 verify = not opts["no-verify"] and verifier(plan.images) }
   if #list > 1 then
     work.snapshot, err = snapshot.take(client, plan.service_accounts)
     if not work.snapshot then

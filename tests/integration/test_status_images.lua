@@ -97,4 +97,24 @@ local _, _, err
 code, _, err = run_status("--config", bad)
 t.eq(code, 2, "a bad image reference: exit 2")
 t.ok(err:find("images[1]: invalid image reference", 1, true) ~= nil, "... named", err)
+
+-- setup.lua (#17): a new credential is written only if every listed image
+-- it covers will pull with it; else the stored Secret is kept, exit 1
+lib.reset()
+lib.namespace("xnat")
+local gate = site_file({ T .. "/team/app:1.0", T .. "/restricted/app:1.0", B .. "/team/app:1.0" })
+local st, sout, serr = lib.setup({ "--config", gate }, { env = { REG_PW = env("PASSWORD") }, verify = true })
+t.eq(st, 1, "setup.lua: an image the new credential cannot pull: exit 1")
+t.ok(serr:find("image " .. T .. "/restricted/app:1.0 will not pull with it: denied", 1, true) ~= nil,
+  "setup.lua: the image named, and why", serr)
+t.eq(lib.get("Secret", "xnat", "token"), nil, "setup.lua: that Secret is not written")
+t.ok(lib.get("Secret", "xnat", "basic") ~= nil and sout:find("secret/basic created", 1, true) ~= nil,
+  "setup.lua: a Secret whose images pull is written", sout)
+st = lib.setup({ "--config", gate, "--no-verify" }, { env = { REG_PW = env("PASSWORD") }, verify = true })
+t.eq({ st, lib.get("Secret", "xnat", "token") ~= nil }, { 0, true }, "setup.lua --no-verify: written regardless")
+gate = site_file({ T .. "/team/app:1.0", B .. "/team/app:1.0" })
+lib.reset()
+lib.namespace("xnat")
+st = lib.setup({ "--config", gate }, { env = { REG_PW = env("PASSWORD") }, verify = true })
+t.eq({ st, lib.get("Secret", "xnat", "token") ~= nil }, { 0, true }, "setup.lua: images that all pull: written, exit 0")
 return t.done()
