@@ -43,20 +43,22 @@ function status.registries(obj)
   return servers
 end
 
--- The registry host an image is pulled from, as the kubelet matches it
--- against a pull secret's keys: "ghcr.io/x/y:1" -> "ghcr.io", "ubuntu" ->
--- "docker.io".
-function status.image_registry(image)
-  local first, rest = image:match("^([^/]+)/(.+)$")
-  if rest and (first:find("[.:]") or first == "localhost") then return first end
-  return "docker.io"
-end
-
--- A pull secret key ("https://ghcr.io", "ghcr.io/v2/", "https://index.docker.io/v1/") as such a host.
-function status.registry_host(server)
-  local host = server:gsub("^%a[%w+.-]*://", ""):gsub("/.*$", "")
-  if host == "index.docker.io" or host == "registry-1.docker.io" then return "docker.io" end
-  return host
+-- Whether a pull secret holding keys `servers` covers image, as the
+-- kubelet's keyring matches it (xcsreg.keyring, after kubernetes
+-- pkg/credentialprovider/keyring.go): host glob, port, path prefix, and the
+-- Docker Hub key for docker.io images that no other key matched. Also the
+-- image's registry ("docker.io" for Docker Hub; nil when it does not parse).
+function status.covers(servers, image)
+  local ref = image_ref.parse(image)
+  if not ref then return false end
+  local hub_key = keyring.key(registry_host.DOCKER_HUB_KEY)
+  local has_hub_key = false
+  for _, server in ipairs(servers) do
+    local key = keyring.key(server)
+    if key and keyring.matches(key, ref.name) then return true, ref.registry end
+    if key == hub_key then has_hub_key = true end
+  end
+  return has_hub_key and keyring.is_default_registry_match(ref.name), ref.registry
 end
 
 -- A permission refused: the message names the request, and what to grant.
@@ -146,14 +148,12 @@ local function stuck_containers(pod, managed)
       local waiting = type(cs.state) == "table" and cs.state.waiting
       if type(waiting) == "table" and status.STUCK_REASONS[waiting.reason] then
         local image = spec_image[cs.name] or cs.image or ""
-        local host = status.image_registry(image)
-        -- Which of the pod's pull secrets hold a credential for its registry,
+        local host = select(2, status.covers({}, image)) or image
+        -- Which of the pod's pull secrets hold a credential for its image,
         -- and which managed Secrets would.
         local listed, available = {}, {}
         for name, servers in pairs(managed) do
-          for _, server in ipairs(servers) do
-            if status.registry_host(server) == host then available[name] = true end
-          end
+          if status.covers(servers, image) then available[name] = true end
         end
         for _, name in ipairs(pull_secrets) do
           if available[name] then listed[#listed + 1] = name end

@@ -22,21 +22,23 @@ t.eq(err, '.dockerconfigjson is not a docker config with "auths"', "registries: 
 err = select(2, status.registries(secret('{"auths":{"x":{"password":"fake-secret-Zz9"}')))
 t.eq(err, '.dockerconfigjson is not a docker config with "auths"', "registries: bad JSON, its text not shown")
 
--- ---- which registry an image is pulled from ----
+-- ---- which pull secret covers an image, as the kubelet's keyring matches ----
 for _, c in ipairs {
-  { "ubuntu", "docker.io" }, { "ubuntu:22.04", "docker.io" }, { "library/ubuntu", "docker.io" },
-  { "xnat/dcm2niix:1.0", "docker.io" }, { "ghcr.io/xnat/x:1", "ghcr.io" }, { "localhost/x", "localhost" },
-  { "localhost:5000/x", "localhost:5000" }, { "registry:5000/x", "registry:5000" },
-  { "123456789012.dkr.ecr.eu-west-1.amazonaws.com/x@sha256:ab", "123456789012.dkr.ecr.eu-west-1.amazonaws.com" },
+  { { "https://index.docker.io/v1/" }, "ubuntu", true, "docker.io" },
+  { { "docker.io" }, "xnat/dcm2niix:1.0", true, "docker.io" },
+  { { "registry-1.docker.io" }, "ubuntu", false, "docker.io" }, -- the kubelet: not a Docker Hub key
+  { { "ghcr.io" }, "ghcr.io/xnat/x:1", true, "ghcr.io" },
+  { { "https://ghcr.io" }, "ghcr.io/xnat/x:1", true, "ghcr.io" },
+  { { "quay.io", "ghcr.io/v2/" }, "ghcr.io/xnat/x:1", true, "ghcr.io" },
+  { { "harbor.example.org/project" }, "harbor.example.org/other/x", false, "harbor.example.org" },
+  { { "harbor.example.org/project" }, "harbor.example.org/project/x", true, "harbor.example.org" },
+  { { "*.dkr.ecr.eu-west-1.amazonaws.com" }, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/x:1", true,
+    "123456789012.dkr.ecr.eu-west-1.amazonaws.com" },
+  { { "http://localhost:5000/v2/" }, "localhost:5000/x", true, "localhost:5000" },
+  { { "localhost" }, "localhost:5000/x", false, "localhost:5000" },
+  { { "ghcr.io" }, "Not/A:Ref", false, nil },
 } do
-  t.eq(status.image_registry(c[1]), c[2], "image_registry " .. c[1])
-end
-for _, c in ipairs {
-  { "https://index.docker.io/v1/", "docker.io" }, { "docker.io", "docker.io" }, { "registry-1.docker.io", "docker.io" },
-  { "ghcr.io", "ghcr.io" }, { "https://ghcr.io", "ghcr.io" }, { "http://localhost:5000/v2/", "localhost:5000" },
-  { "harbor.example.org/project", "harbor.example.org" },
-} do
-  t.eq(status.registry_host(c[1]), c[2], "registry_host " .. c[1])
+  t.eq({ status.covers(c[1], c[2]) }, { c[3], c[4] }, "covers " .. table.concat(c[1], ",") .. " " .. c[2])
 end
 
 -- ---- how close to its expiry a Secret may come ----
