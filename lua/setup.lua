@@ -27,6 +27,7 @@ local flags = script.flags {
   { long = "adopt", help = "take over Secrets of the same name that xcsreg did not make" },
   { long = "no-verify", help = "write credentials without logging in to their registries first" },
   { long = "force-rotate", help = "mint credentials from their sources again, even when not due" },
+  { long = "restart-stuck", help = "delete the pods stuck pulling an image that now pulls, when a Job owns them" },
   "lock", "lock-timeout", "metrics-file", "concurrency", "request-timeout", "run-timeout", "quiet", "verbose", "help",
 }
 

@@ -93,7 +93,7 @@ local function run(opts)
     return script.EXIT.USAGE
   end
   local ctx = { now = time.now(), warn_within = warn_within, warn_text = warn_text, images = plan.images,
-                pull_options = status.pull_options(plan) }
+                pull_options = config.pull_options(plan) }
   local reports = status.check(client, list, wanted, ctx)
   log.debug("%d request(s) to %s", client:stats().requests, client.server)
 

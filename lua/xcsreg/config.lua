@@ -22,6 +22,7 @@ local image_ref = require "xcsreg.image_ref"
 local http = require "http"
 local json = require "json"
 local log = require "log"
+local registry_host = require "xcsreg.registry_host"
 local site = require "site"
 local sources = require "xcsreg.sources"
 local time = require "xcsreg.time"
@@ -381,7 +382,8 @@ local function check_entries(plan, entries, where)
 end
 
 local TOP_KEYS = { all_namespaces = true, exclude_namespaces = true, hooks = true, images = true,
-                   namespace_selector = true, namespaces = true, registries = true, service_accounts = true }
+                   namespace_selector = true, namespaces = true, registries = true, restart_owners = true,
+                   service_accounts = true }
 
 -- `images`: the references whose pull readiness status.lua (and setup.lua
 -- before it writes) checks, each as a pod spec would give it.
@@ -424,8 +426,9 @@ function config.load_file(path, opts)
   password_cache[plan] = {}
   plan.hooks, err = hooks.check(t.hooks)
   err = err or check_selection(t, plan) or check_names(plan.service_accounts, "service_accounts", check_sa)
-    or check_images(t.images)
-  plan.images = t.images
+    or check_images(t.images) or (t.restart_owners ~= nil and check_names(t.restart_owners, "restart_owners",
+      function(v) if not v:match("^%u%w*$") then return quote(v) .. " is not a kind (Job, ReplicaSet, Pod...)" end end))
+  plan.images, plan.restart_owners = t.images, t.restart_owners
   if not err and plan.hooks.namespaces and (plan.namespaces or plan.namespace_selector or plan.all_namespaces) then
     err = "hooks.namespaces and " .. (plan.namespaces and "namespaces" or plan.namespace_selector
       and "namespace_selector" or "all_namespaces") .. " both given: give only one"
@@ -471,6 +474,18 @@ function config.secrets_for(plan, ns, cluster)
   secrets, err = build_secrets(plan, entries, where, label_of_key, plan.read)
   if not secrets then return nil, err end
   return secrets
+end
+
+-- pull.check's options for the images of a registry (an image reference's
+-- registry, "docker.io" for Docker Hub): the registry_ca_file and
+-- insecure_registry of the plan's entry for that host, or {}.
+function config.pull_options(plan)
+  local by_host = {}
+  for _, e in ipairs(plan.entries or {}) do
+    local host = registry_host.canonical(registry_host.host_of(e.server))
+    if not by_host[host] then by_host[host] = { ca_file = e.registry_ca_file, insecure = e.insecure_registry } end
+  end
+  return function(registry) return by_host[registry_host.canonical(registry)] or {} end
 end
 
 -- The flags of the one-registry form, and the entry key each sets.

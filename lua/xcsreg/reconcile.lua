@@ -25,6 +25,7 @@ local namespaces = require "xcsreg.namespaces"
 local pull = require "xcsreg.pull"
 local rbac = require "xcsreg.rbac"
 local registry = require "xcsreg.registry"
+local restart = require "xcsreg.restart"
 local rotation = require "xcsreg.rotation"
 local runlock = require "xcsreg.runlock"
 local script = require "xcsreg.script"
@@ -326,6 +327,27 @@ function reconcile.all(client, list, prepared, plan, work, run)
   return (failed > 0 or stop) and EXIT.FAILED or EXIT.OK
 end
 
+-- --restart-stuck (xcsreg.restart): the pods stuck pulling an image that
+-- now pulls, which their Job will make again, deleted and reported; their
+-- events join run.events. Returns whether a delete failed.
+function reconcile.restart_stuck(client, list, plan, work, run)
+  local suffix = work.dry_run and " (server dry run)" or ""
+  local failed = false
+  for _, ns in ipairs(list) do
+    local done, errors = restart.namespace(client, ns, plan, { dry_run = work.dry_run })
+    for _, d in ipairs(done) do
+      if not run.quiet then print((#list > 1 and ns .. ": " or "") .. d.text .. suffix) end
+      run.events[#run.events + 1] = { namespace = ns, kind = "pod", name = d.pod, result = "deleted",
+                                      dry_run = work.dry_run or nil }
+    end
+    for _, e in ipairs(errors) do
+      log.error("%s", e)
+      failed = true
+    end
+  end
+  return failed
+end
+
 -- report: hooks.result is told of every event, in namespace order, once
 -- the writes are done (a hook may not run inside client:map's tasks).
 -- Returns a message when the hook failed (exit 2), else nil.
@@ -417,6 +439,7 @@ local function locked_steps(opts, run, plan)
     end
   end
   local code = reconcile.all(client, list, prepared, plan, work, run)
+  if opts["restart-stuck"] and reconcile.restart_stuck(client, list, plan, work, run) then code = EXIT.FAILED end
   log.debug("%d request(s) to %s", client:stats().requests, client.server)
   local herr = reconcile.report(plan, run.events)
   if herr then

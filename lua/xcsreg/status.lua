@@ -352,17 +352,6 @@ function status.images(client, report, ctx)
   end
 end
 
--- pull.check's options for the images of a registry: the CA and
--- insecure_registry of the site entry for that registry's host.
-function status.pull_options(plan)
-  local by_host = {}
-  for _, e in ipairs(plan.entries or {}) do
-    local host = registry_host.canonical(registry_host.host_of(e.server))
-    if not by_host[host] then by_host[host] = { ca_file = e.registry_ca_file, insecure = e.insecure_registry } end
-  end
-  return function(registry) return by_host[registry_host.canonical(registry)] or {} end
-end
-
 -- What the plan wants of each namespace of list: the ServiceAccounts, and
 -- each Secret's name and registry servers (secrets nil without a site
 -- file), by namespace | nil, message (a hook failed).
