@@ -22,6 +22,8 @@ local flags = script.flags {
   "kubeconfig", "context", "request-timeout", "run-timeout",
   { long = "warn-within", arg = "DURATION", help = "a Secret expiring sooner is a problem (e.g. 90m, 2h, 3d; "
     .. "default: an eighth of its lifetime, else 24h)" },
+  { long = "workload-images", help = "also check the images of the namespaces' Pods, Jobs, CronJobs, "
+    .. "Deployments, StatefulSets and DaemonSets" },
   { long = "output", short = "o", arg = "FORMAT", help = "text (default) or json" },
   { "quiet", help = "print only what is wrong (nothing when all is well)" },
   "verbose", "help",
@@ -93,7 +95,8 @@ local function run(opts)
     return script.EXIT.USAGE
   end
   local ctx = { now = time.now(), warn_within = warn_within, warn_text = warn_text, images = plan.images,
-                pull_options = config.pull_options(plan) }
+                pull_options = config.pull_options(plan),
+                workload_images = opts["workload-images"] }
   local reports = status.check(client, list, wanted, ctx)
   log.debug("%d request(s) to %s", client:stats().requests, client.server)
 

@@ -21,6 +21,7 @@ local rotation = require "xcsreg.rotation"
 local secrets = require "xcsreg.secrets"
 local snapshot = require "xcsreg.snapshot"
 local time = require "xcsreg.time"
+local workloads = require "xcsreg.workloads"
 
 local status = {}
 
@@ -274,7 +275,23 @@ function status.namespace(client, ns, want, ctx)
     end
   end
 
-  if ctx.images then status.images(client, report, ctx) end
+  local images = ctx.images
+  if ctx.workload_images then
+    -- the site file's images, then those the namespace's workloads use
+    local found, errors = workloads.images(client, ns)
+    images = {}
+    local seen = {}
+    for _, list in ipairs { ctx.images or {}, found } do
+      for _, image in ipairs(list) do
+        if not seen[image] then seen[image], images[#images + 1] = true, image end
+      end
+    end
+    for _, e in ipairs(errors) do
+      report.errors[#report.errors + 1] = e
+      report.problems[#report.problems + 1] = e
+    end
+  end
+  if images and #images > 0 then status.images(client, report, ctx, images) end
 
   -- Pods waiting for an image they cannot pull.
   local pods, perr = pager.list(client, k8s.path("/api/v1/namespaces/%s/pods", ns))
@@ -300,9 +317,9 @@ end
 -- that is missing or holds no .dockerconfigjson is skipped, as there.
 -- Adds report.images ({ image, state, secret, registry, message,
 -- service_account }) and a problem per image that is not ok.
--- ctx.images: the references; ctx.pull_options(registry): pull.check's
+-- images: the references; ctx.pull_options(registry): pull.check's
 -- options for the images of that registry (its site entry's CA).
-function status.images(client, report, ctx)
+function status.images(client, report, ctx, images)
   local ns = report.namespace
   report.images = report.images or {}
   local read = {}
@@ -316,7 +333,7 @@ function status.images(client, report, ctx)
   end
   -- the images by the options their registry needs, each group checked at once
   local groups, order = {}, {}
-  for i, image in ipairs(ctx.images) do
+  for i, image in ipairs(images) do
     local ref = image_ref.parse(image)
     local opts = ctx.pull_options and ref and ctx.pull_options(ref.registry) or {}
     local key = tostring(opts.ca_file) .. "\0" .. tostring(opts.insecure)

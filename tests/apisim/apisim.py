@@ -342,7 +342,7 @@ class APIHandler(Handler):
                 obj = {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=0123ABCD"}}}
             elif p == "/openapi/v3/api/v1":
                 obj = openapi_v1()
-            elif path.startswith("/api/v1/"):
+            elif path.startswith("/api/v1/") or (path.startswith("/apis/") and path.count("/") >= 4):
                 req = k8s.Request(self.command, path, query, self.headers, body, user)
                 res = api.handle(req)
                 self.respond_obj(res.code, res.obj, query, res.headers)

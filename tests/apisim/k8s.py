@@ -14,7 +14,7 @@ import uuid
 
 import gojson
 from gojson import GoJSONError, go_quote, json_type_name
-from k8stypes import (APIError, FieldError, KIND_TO_RESOURCE, RESOURCES, V1_KINDS, DecodeContext,
+from k8stypes import (APIError, FieldError, GROUP_VERSION, KIND_TO_RESOURCE, RESOURCES, V1_KINDS, DecodeContext,
                       already_exists, bad_request, conflict, decode_value, details, encode_for, forbidden,
                       generate_name, generic_422, internal, invalid, method_not_allowed, not_found, not_found_path,
                       status_obj, too_large, unsupported_media, validate_namespace, validate_pod,
@@ -119,6 +119,10 @@ class Options:
 
 def warning_header(text):
     return ("Warning", '299 - "%s"' % text.replace("\\", "\\\\").replace('"', '\\"'))
+
+
+def api_group(resource):
+    return GROUP_VERSION.get(resource, "/").split("/")[0] if resource in GROUP_VERSION else ""
 
 
 class RequestInfo:
@@ -271,18 +275,25 @@ class API:
                 return
         res = info.resource + ("/" + info.subresource if info.subresource else "")
         if info.namespace:
-            msg = 'User %s cannot %s resource %s in API group "" in the namespace %s' % (
-                go_quote(user["name"]), info.verb, go_quote(res), go_quote(info.namespace))
+            msg = 'User %s cannot %s resource %s in API group "%s" in the namespace %s' % (
+                go_quote(user["name"]), info.verb, go_quote(res), api_group(info.resource), go_quote(info.namespace))
         else:
-            msg = 'User %s cannot %s resource %s in API group "" at the cluster scope' % (
-                go_quote(user["name"]), info.verb, go_quote(res))
+            msg = 'User %s cannot %s resource %s in API group "%s" at the cluster scope' % (
+                go_quote(user["name"]), info.verb, go_quote(res), api_group(info.resource))
         msg = msg.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         raise forbidden(info.resource, info.name, msg)
 
     # --- routing ------------------------------------------------------------
 
     def request_info(self, req):
-        parts = [p for p in req.path[len("/api/v1/"):].split("/")]
+        group_version = "v1"
+        if req.path.startswith("/apis/"):
+            parts = req.path[len("/apis/"):].split("/")
+            if len(parts) < 4:
+                raise not_found_path()
+            group_version, parts = parts[0] + "/" + parts[1], parts[2:]
+        else:
+            parts = [p for p in req.path[len("/api/v1/"):].split("/")]
         if parts and parts[-1] == "":
             parts = parts[:-1]
         ns = name = sub = ""
@@ -311,6 +322,8 @@ class API:
             verb = "delete" if name else "deletecollection"
         else:
             verb = m.lower()
+        if GROUP_VERSION.get(resource, "v1") != group_version:
+            raise not_found_path()
         return RequestInfo(resource, ns, name, sub, verb)
 
     def handle(self, req):
@@ -373,9 +386,9 @@ class API:
             item.pop("kind", None)
             item.pop("apiVersion", None)
             items.append((ns + "/" + name, item))
-        return self.page(kind, items, req)
+        return self.page(kind, items, req, info.resource)
 
-    def page(self, kind, items, req):
+    def page(self, kind, items, req, info_resource):
         """limit and continue, as the apiserver's etcd3 store pages a LIST
         (k8s.io/apiserver/pkg/storage/etcd3/store.go GetList): at most limit
         items, then metadata.continue (base64 JSON of the start key and the
@@ -411,7 +424,8 @@ class API:
             meta["continue"] = base64.b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode()
             meta["remainingItemCount"] = len(rest)
             items = items[:n]
-        return {"kind": kind + "List", "apiVersion": "v1", "metadata": meta, "items": [item for _, item in items]}
+        return {"kind": kind + "List", "apiVersion": GROUP_VERSION.get(info_resource, "v1"), "metadata": meta,
+                "items": [item for _, item in items]}
 
     # --- decoding -----------------------------------------------------------
 
@@ -461,7 +475,8 @@ class API:
         gv = raw.get("apiVersion") or "v1"
         k = raw.get("kind") or kind
         prefix = "%s in version %s cannot be handled as a %s: " % (k, go_quote(gv.split("/")[-1]), kind)
-        if gv != "v1" or k not in V1_KINDS:
+        want_gv = GROUP_VERSION.get(KIND_TO_RESOURCE.get(k, ""), "v1")
+        if gv != want_gv or (want_gv == "v1" and k not in V1_KINDS):
             raise bad_request(prefix + 'no kind %s is registered for version %s in scheme "pkg/api/legacyscheme/scheme.go:30"'
                               % (go_quote(k), go_quote(gv)))
         if k != kind:

@@ -130,6 +130,15 @@ RESOURCES = {
     "serviceaccounts": ("ServiceAccount", SERVICE_ACCOUNT, True, ["sa"], "serviceaccount"),
     "pods": ("Pod", POD, True, ["po"], "pod"),
 }
+# Workloads of the batch and apps groups, for reading their pod templates:
+# stored as given (seeded by the control API), read by GET and LIST under
+# /apis/GROUP/VERSION/namespaces/NS/RESOURCE.
+for _plural, _kind in (("jobs", "Job"), ("cronjobs", "CronJob"), ("deployments", "Deployment"),
+                       ("statefulsets", "StatefulSet"), ("daemonsets", "DaemonSet")):
+    RESOURCES[_plural] = (_kind, STRUCT(_kind, *TYPE_META, open_=True), True, [], _kind.lower())
+# resource plural -> "group/version" for those not in the core group
+GROUP_VERSION = {"jobs": "batch/v1", "cronjobs": "batch/v1", "deployments": "apps/v1",
+                 "statefulsets": "apps/v1", "daemonsets": "apps/v1"}
 KIND_TO_RESOURCE = {v[0]: k for k, v in RESOURCES.items()}
 
 # Kinds the real v1 scheme knows, so a body of another kind gets the

@@ -38,6 +38,10 @@ clusterrolebinding.rbac.authorization.k8s.io/xcsreg-cluster"
 	[configmap-site.yaml]="configmap/xcsreg-site"
 	[cronjob.yaml]="cronjob.batch/xcsreg"
 	[irsa-serviceaccount.yaml]="serviceaccount/xcsreg"
+	[rbac-restart.yaml]="role.rbac.authorization.k8s.io/xcsreg-restart
+rolebinding.rbac.authorization.k8s.io/xcsreg-restart"
+	[rbac-status-workloads.yaml]="role.rbac.authorization.k8s.io/xcsreg-status-workloads
+rolebinding.rbac.authorization.k8s.io/xcsreg-status-workloads"
 	[rbac-status.yaml]="role.rbac.authorization.k8s.io/xcsreg-status
 rolebinding.rbac.authorization.k8s.io/xcsreg-status"
 	[rbac.yaml]="serviceaccount/xcsreg

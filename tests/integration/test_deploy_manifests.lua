@@ -9,7 +9,7 @@ local proc = require "proc"
 
 local NS = "xnat-jobs"
 local files = { "clusterrole-optional.yaml", "configmap-site.yaml", "cronjob.yaml", "irsa-serviceaccount.yaml",
-  "rbac-status.yaml", "rbac.yaml", "secret-passwords.yaml" }
+  "rbac-restart.yaml", "rbac-status-workloads.yaml", "rbac-status.yaml", "rbac.yaml", "secret-passwords.yaml" }
 local CLUSTER_SCOPED = { ClusterRole = true, ClusterRoleBinding = true }
 local by_kind = {}
 for _, f in ipairs(files) do
@@ -158,11 +158,16 @@ for _, e in ipairs(by_kind.RoleBinding) do
     "RoleBinding " .. rb.metadata.name .. ": a Role of these files (namespaced, not a ClusterRole)")
   bound[rb.roleRef.name] = true
 end
-t.eq(bound, { xcsreg = true, ["xcsreg-status"] = true }, "both Roles are bound")
+t.eq(bound, { xcsreg = true, ["xcsreg-status"] = true, ["xcsreg-restart"] = true, ["xcsreg-status-workloads"] = true },
+  "every Role is bound")
 for name, role in pairs(roles) do
   for _, rule in ipairs(role.rules) do
-    t.ok(t.deep_equal(rule.apiGroups, { "" }) and rule.resourceNames == nil and not json.encode(rule):find("*", 1, true),
-      "Role " .. name .. ": core group, no wildcard: " .. table.concat(rule.resources, ","))
+    -- only the workloads Role reads another group than the core one: their pod templates
+    local groups = name == "xcsreg-status-workloads" and { { "batch" }, { "apps" } } or { { "" } }
+    local group_ok = false
+    for _, g in ipairs(groups) do group_ok = group_ok or t.deep_equal(rule.apiGroups, g) end
+    t.ok(group_ok and rule.resourceNames == nil and not json.encode(rule):find("*", 1, true),
+      "Role " .. name .. ": its group, no wildcard: " .. table.concat(rule.resources, ","))
   end
 end
 for _, e in ipairs(by_kind.ClusterRoleBinding or {}) do

@@ -117,4 +117,23 @@ lib.reset()
 lib.namespace("xnat")
 st = lib.setup({ "--config", gate }, { env = { REG_PW = env("PASSWORD") }, verify = true })
 t.eq({ st, lib.get("Secret", "xnat", "token") ~= nil }, { 0, true }, "setup.lua: images that all pull: written, exit 0")
+
+-- --workload-images: the images of the namespace's workloads too, pod
+-- templates of suspended Jobs (as XNAT makes them) and init containers
+lib.reset()
+lib.namespace("xnat")
+st = lib.setup({ "--config", site_file({ IMAGES[1] }) }, { env = { REG_PW = env("PASSWORD") } })
+lib.seed { apiVersion = "batch/v1", kind = "Job", metadata = { name = "xnat-job-7", namespace = "xnat" },
+  spec = { suspend = true, template = { spec = { restartPolicy = "Never",
+    initContainers = { { name = "setup", image = B .. "/team/app:1.0" } },
+    containers = { { name = "job", image = T .. "/restricted/app:1.0" } } } } } }
+lib.seed { apiVersion = "apps/v1", kind = "Deployment", metadata = { name = "viewer", namespace = "xnat" },
+  spec = { template = { spec = { containers = { { name = "web", image = B .. "/team/app:9.9" } } } } } }
+code, out = run_status("--config", site_file({ IMAGES[1] }), "--workload-images", "-o", "json")
+doc = json.decode(out)
+got = {}
+for i, img in ipairs(doc and doc.images or {}) do got[i] = { img.image, img.state } end
+t.eq(got, { { IMAGES[1], "ok" }, { T .. "/restricted/app:1.0", "denied" }, { B .. "/team/app:9.9", "not-found" } },
+  "--workload-images: the site file's, then the Job's (init container first, seen already) and the Deployment's")
+t.eq(code, 1, "--workload-images: an image of a suspended Job that will not pull: exit 1")
 return t.done()
