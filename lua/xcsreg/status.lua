@@ -351,13 +351,42 @@ function status.images(client, report, ctx, images)
         local auths = auths_of(name)
         if auths and not kr:add(auths, name) then log.debug("%s: secret/%s: not a usable docker config", ns, name) end
       end
-      local results = {}
+      -- An image offered the same credentials as in a namespace already
+      -- checked has that answer: a run over many namespaces asks each
+      -- registry once per image and credential, not once per namespace.
+      local results, memo = {}, ctx.pull_memo or {}
+      ctx.pull_memo = memo
+      local function memo_key(image)
+        local ref = image_ref.parse(image)
+        local parts = { image }
+        for _, c in ipairs(ref and kr:lookup(ref.name) or {}) do
+          parts[#parts + 1] = table.concat({ c.source or "", c.server, c.username, c.password }, "\0")
+        end
+        return table.concat(parts, "\1")
+      end
       for _, key in ipairs(order) do
         local g = groups[key]
-        local got = pull.check(g.images, function(ref) return kr:lookup(ref.name) end, g.opts)
-        for j, r in ipairs(got) do results[g.at[j]] = r end
+        local todo, at, keys = {}, {}, {}
+        for j, image in ipairs(g.images) do
+          keys[j] = memo_key(image)
+          if memo[keys[j]] then
+            results[g.at[j]] = memo[keys[j]]
+          else
+            todo[#todo + 1], at[#at + 1] = image, j
+          end
+        end
+        if #todo > 0 then
+          local got = pull.check(todo, function(ref) return kr:lookup(ref.name) end, g.opts)
+          for n, r in ipairs(got) do
+            memo[keys[at[n]]] = r
+            results[g.at[at[n]]] = r
+          end
+        end
       end
-      for _, r in ipairs(results) do
+      for i, shared in ipairs(results) do
+        local r = {}
+        for k, v in pairs(shared) do r[k] = v end
+        results[i] = r
         r.service_account = sa.name
         report.images[#report.images + 1] = r
         if r.state ~= "ok" then

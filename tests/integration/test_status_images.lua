@@ -136,4 +136,27 @@ for i, img in ipairs(doc and doc.images or {}) do got[i] = { img.image, img.stat
 t.eq(got, { { IMAGES[1], "ok" }, { T .. "/restricted/app:1.0", "denied" }, { B .. "/team/app:9.9", "not-found" } },
   "--workload-images: the site file's, then the Job's (init container first, seen already) and the Deployment's")
 t.eq(code, 1, "--workload-images: an image of a suspended Job that will not pull: exit 1")
+
+-- two namespaces whose ServiceAccounts offer the same credential: each
+-- image is asked of its registry once, not once per namespace
+lib.reset()
+lib.namespace("xnat")
+lib.namespace("xnat2")
+local one_ns = io.open(site_file({ T .. "/team/app:1.0" })):read("a")
+local two = lib.write("status-images-two.lua",
+  (one_ns:gsub('namespaces = { "xnat" }', 'namespaces = { "xnat", "xnat2" }')))
+st = lib.setup({ "--config", two }, { env = { REG_PW = env("PASSWORD") } })
+local function token_requests()
+  local n = 0
+  for line in io.lines((env("TOKEN_LOG"))) do
+    if line:find("scope=repository%3Ateam%2Fapp%3Apull", 1, true) then n = n + 1 end
+  end
+  return n
+end
+local before = token_requests()
+code, out = run_status("--config", two, "-o", "json")
+doc = json.decode(out)
+t.eq({ code, doc and #doc.images, doc and doc.images[1].state, doc and doc.images[2].state }, { 0, 2, "ok", "ok" },
+  "two namespaces, the same Secret: the image reported for each")
+t.eq(token_requests() - before, 1, "... and its token asked for once")
 return t.done()
