@@ -1,13 +1,15 @@
 -- xcsreg.reconcile: the workflow of setup.lua, step by step:
 --
---   plan → lock → client → namespaces → prepare → snapshot → each namespace → report
+--   plan → lock → client → namespaces → prepare → snapshot → each namespace
+--     → restart stuck pods (--restart-stuck) → report
 --
 -- Each step is a function below with its contract; reconcile.run does them
 -- in order. The invariants live here and in the modules it calls, not in a
 -- script or a hook: per namespace, each Secret is written before any
 -- ServiceAccount is given it; a ServiceAccount's pull secrets are only ever
 -- added to (xcsreg.serviceaccounts); a Secret is never written with an
--- empty user name or password, nor with a credential its registry refused;
+-- empty user name or password, nor with a credential its registry refused
+-- or that cannot pull the site file's images it covers;
 -- only what differs is written; every hook runs, and every password is
 -- read, before the first write, so a failing hook leaves the cluster as it
 -- was. A namespace that fails does not stop the others, except for an
