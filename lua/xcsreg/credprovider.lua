@@ -155,8 +155,12 @@ function credprovider.match(plan, image, cache_key_type)
       end
     end
   end
-  -- Docker Hub's fallback (keyring.go's isDefaultRegistryMatch): only when no other key serves
-  if #found == 0 and keyring.is_default_registry_match(name) and hub[1] then found[1] = hub[1] end
+  -- Docker Hub's fallback (keyring.go's isDefaultRegistryMatch): the kubelet
+  -- uses it when no other key matches the image; for an answer it caches per
+  -- registry (or for all), which those are is its keyring's to find out.
+  if hub[1] and keyring.is_default_registry_match(name) and (#found == 0 or cache_key_type ~= "Image") then
+    found[#found + 1] = hub[1]
+  end
   return found
 end
 

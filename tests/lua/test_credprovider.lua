@@ -87,6 +87,24 @@ t.eq(keys("quay.io/team-b/app"), {}, "another path")
 t.eq(keys("quay.io/team-b/app", "Registry"), { "quay.io/team-a" },
   "Registry: every key of the registry, since the kubelet serves the cached answer to all its images")
 t.eq(keys("docker.io/library/ubuntu"), { "index.docker.io" }, "Docker Hub's fallback key")
+local hubplan = assert(config.load_file(write("hub.lua", [[
+return { registries = {
+  { secret = "org", server = "docker.io/myorg", username = "u", password_env = "CP_A" },
+  { secret = "hub", server = "https://index.docker.io/v1/", username = "u", password_env = "CP_A" },
+} }]]), { credentials = false }))
+local function hubkeys(image, kind)
+  local list = {}
+  for _, m in ipairs(credprovider.match(hubplan, image, kind)) do list[#list + 1] = m.key end
+  return list
+end
+t.eq(hubkeys("docker.io/library/ubuntu", "Image"), { "index.docker.io" }, "Image: the fallback when no key matches")
+t.eq(hubkeys("docker.io/myorg/app", "Image"), { "docker.io/myorg" }, "Image: no fallback when one does")
+t.eq(hubkeys("docker.io/myorg/app", "Registry"), { "docker.io/myorg", "index.docker.io" },
+  "Registry: the fallback key too, for the other Docker Hub images the cached answer will serve")
+t.fails("ecr: role_arn and role_annotation are for credential-provider.lua with the pod's ServiceAccount token",
+  "setup.lua never mints a workload's role with its own identity", require("xcsreg.sources").get,
+  { server = "444455556666.dkr.ecr.eu-west-1.amazonaws.com", ecr = { role_arn = "arn:aws:iam::1:role/x" } },
+  { env = function() return nil end })
 t.eq(keys("ubuntu:22.04"), { "index.docker.io" }, "a reference with a tag, as a pod spec has it")
 t.eq(keys("elsewhere.example/x"), {}, "nothing for an image no entry serves")
 t.eq(#keys("elsewhere.example/x", "Global"), 5, "Global: every key")

@@ -26,6 +26,12 @@ function M.get(entry, ctx)
   local registry_id = cfg.registry_id or id
   local cred, err
   local wi = ctx.web_identity
+  if not wi and (cfg.role_arn or cfg.role_annotation) then
+    -- a workload's role, minted with another identity (setup.lua's), would
+    -- hand that role's registries to every pod of the namespace
+    return nil, "ecr: role_arn and role_annotation are for credential-provider.lua with the pod's "
+      .. "ServiceAccount token (KEP-4412); without one this entry is not minted"
+  end
   if wi then
     cred, err = aws.assume_role_with_web_identity(ctx, region, wi.role, wi.token, wi.session)
   else
