@@ -178,7 +178,7 @@ static void print_description(const struct embedded_lua *e)
 		size_t plen = strlen(e->path);
 		if (n > plen + 2 && strncmp(p, e->path, plen) == 0 && p[plen] == ':')
 			p += plen + 2, n -= plen + 2;
-		printf("  %-14s %.*s\n", e->path, (int)n, p);
+		printf("  %-24s %.*s\n", e->path, (int)n, p);
 	} else {
 		printf("  %s\n", e->path);
 	}

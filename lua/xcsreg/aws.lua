@@ -76,6 +76,15 @@ local function from_web_identity(ctx, region)
   log.secret(token)
   local session = ctx.env("AWS_ROLE_SESSION_NAME")
   if not session or session == "" then session = "xcsreg-" .. ctx.now end
+  return aws.assume_role_with_web_identity(ctx, region, role, token, session)
+end
+
+-- STS AssumeRoleWithWebIdentity: the role's temporary credentials for a web
+-- identity token (an IRSA token file's, or a pod's ServiceAccount token that
+-- the kubelet gives a credential provider, KEP-4412), as aws.credentials
+-- returns them, or nil and a message. The token is registered as a secret.
+function aws.assume_role_with_web_identity(ctx, region, role, token, session)
+  log.secret(token)
   local url = aws.endpoint(ctx, "sts", "sts." .. region .. ".amazonaws.com") .. "/"
   local status, failure, body = http.request {
     method = "POST", url = url, timeout = 30,

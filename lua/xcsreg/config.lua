@@ -162,6 +162,8 @@ local function check_entry(e, label, how, password_hook)
   end
 end
 
+local function label_of_key(field) return field end
+
 -- The passwords a plan's entries have read, by source: kept beside the
 -- plan, not in it, so that no dump of a plan shows one.
 local password_cache = setmetatable({}, { __mode = "k" })
@@ -200,6 +202,15 @@ local function read_password(plan, e, where, label)
   end
   cache[id] = { password, err }
   return password, err
+end
+
+-- The password of entry i of a plan loaded with credentials = false, read
+-- now (credential-provider.lua reads only those of the entries matching the
+-- image it is asked about): password | nil, message.
+function config.password(plan, i)
+  local e = plan.entries[i]
+  return read_password(plan, e, string.format("%s: registries[%d] (secret %s)", plan.path, i, quote(e.secret)),
+    label_of_key)
 end
 
 -- Groups entries into Secrets (in order of first appearance) and reads every
@@ -359,8 +370,6 @@ local function check_selection(t, plan)
     plan.exclude_namespaces = t.exclude_namespaces
   end
 end
-
-local function label_of_key(field) return field end
 
 -- Checks the registry entries of a site file (or of a hook): the first
 -- error, naming the entry (where(i)) and the field, or nil.

@@ -3,6 +3,10 @@
 -- credentials from the AWS chain (see xcsreg.aws). Both settings may be left
 -- out when the entry's server is ECR's (ID.dkr.ecr.REGION.amazonaws.com);
 -- the region also comes from AWS_REGION or AWS_DEFAULT_REGION.
+-- role_arn and role_annotation are for credential-provider.lua (KEP-4412):
+-- given a pod's ServiceAccount token (ctx.web_identity = { role, token,
+-- session }), the token is exchanged for that role's credentials instead of
+-- using the AWS chain (xcsreg.credprovider chooses the role).
 local aws = require "xcsreg.aws"
 local base64 = require "base64"
 local json = require "json"
@@ -20,7 +24,19 @@ function M.get(entry, ctx)
     return nil, "ecr: no region: set ecr.region in the site file (or AWS_REGION)"
   end
   local registry_id = cfg.registry_id or id
-  local cred, err = aws.credentials(ctx, region)
+  local cred, err
+  local wi = ctx.web_identity
+  if not wi and (cfg.role_arn or cfg.role_annotation) then
+    -- a workload's role, minted with another identity (setup.lua's), would
+    -- hand that role's registries to every pod of the namespace
+    return nil, "ecr: role_arn and role_annotation are for credential-provider.lua with the pod's "
+      .. "ServiceAccount token (KEP-4412); without one this entry is not minted"
+  end
+  if wi then
+    cred, err = aws.assume_role_with_web_identity(ctx, region, wi.role, wi.token, wi.session)
+  else
+    cred, err = aws.credentials(ctx, region)
+  end
   if not cred then return nil, "ecr: " .. err end
   local reply
   reply, err = aws.json_call(cred, {

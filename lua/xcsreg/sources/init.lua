@@ -2,7 +2,8 @@
 -- site-file entry that names their source:
 --   credential_helper = "NAME"        docker-credential-NAME (xcsreg.sources.helper)
 --   docker_config = "PATH"            a docker config.json (xcsreg.sources.docker_config)
---   ecr = { region=, registry_id= }   AWS ECR GetAuthorizationToken (xcsreg.sources.ecr)
+--   ecr = { region=, registry_id=, role_arn=, role_annotation= }
+--                                     AWS ECR GetAuthorizationToken (xcsreg.sources.ecr)
 --   gcp = { service_account= }        the GCE/GKE metadata server (xcsreg.sources.gcp)
 -- sources.get returns { username, password, expires_at (epoch seconds or
 -- nil), source }, or nil and a message naming the source. Each credential is
@@ -17,7 +18,7 @@ local sources = {}
 local settings = {
   credential_helper = "string",
   docker_config = "string",
-  ecr = { region = "string", registry_id = "string" },
+  ecr = { region = "string", registry_id = "string", role_arn = "string", role_annotation = "string" },
   gcp = { service_account = "string" },
 }
 local modules = {
@@ -63,12 +64,15 @@ end
 
 local minted = {}
 
--- ctx: { now = epoch seconds, env = function(name) } (both optional; the
--- clock and the process environment by default).
+-- ctx: { now = epoch seconds, env = function(name), web_identity = { role,
+-- token, session } (ecr only: credential-provider.lua's KEP-4412 mode) }
+-- (all optional; the clock and the process environment by default).
 function sources.get(entry, ctx)
   local key = sources.kind(entry) or error("the registry entry names no credential source", 2)
-  ctx = { now = ctx and ctx.now or os.time(), env = ctx and ctx.env or os.getenv }
+  local wi = ctx and ctx.web_identity
+  ctx = { now = ctx and ctx.now or os.time(), env = ctx and ctx.env or os.getenv, web_identity = wi }
   local id = key .. " " .. json.encode(entry[key]) .. " " .. tostring(entry.server)
+    .. (wi and " role " .. wi.role or "")
   if not minted[id] then
     minted[id] = table.pack(require(modules[key]).get(entry, ctx))
   end
