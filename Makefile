@@ -34,7 +34,7 @@ LIB_OBJS = $(patsubst src/%.c,$(O)/%.o,$(filter-out src/main.c,$(SRCS))) $(O)/lu
 LUA_FILES = $(sort $(shell find lua -name '*.lua'))
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/unit/%,$(sort $(wildcard tests/unit/test_*.c)))
 
-.PHONY: all deps install demo test unit-tests clean lint fuzz deb image test-image
+.PHONY: all deps install demo test unit-tests clean lint fuzz deb image
 all: $(BIN)
 
 # -ldl: curl_lazy.c's dlopen (in libc itself since glibc 2.34)
@@ -98,6 +98,12 @@ deb:
 	mv build/deb/src/xcsreg_$(VERSION)_$(DEB_ARCH).deb build/deb/
 	rm -rf build/deb/src
 	@echo "built build/deb/xcsreg_$(VERSION)_$(DEB_ARCH).deb"
+
+# The container image of scripts/k8s/ from that package and Debian's mirror
+# (mmdebstrap, buildah; no registry): IMAGE, default localhost/xcsreg:VERSION.
+IMAGE ?= localhost/xcsreg:$(VERSION)
+image: deb
+	scripts/build-image build/deb/xcsreg_$(VERSION)_$(DEB_ARCH).deb $(IMAGE)
 
 # The README's two commands.
 demo: deps
