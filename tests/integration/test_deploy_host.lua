@@ -53,7 +53,7 @@ t.eq({ check.script, check.unknown }, { "setup.lua", {} }, "service: setup.lua, 
 t.ok(exec[3] == "-q" or exec[3] == "--quiet", "service: -q")
 local lock, metrics = lib.arg_value(exec, "--lock"), lib.arg_value(exec, "--metrics-file")
 t.eq(dirname(lock), "/run/" .. one("RuntimeDirectory"), "service: --lock in its RuntimeDirectory")
-t.eq(dirname(metrics), one("ReadWritePaths"), "service: --metrics-file in its one ReadWritePaths")
+t.eq(dirname(metrics), (one("ReadWritePaths"):gsub("^%-", "")), "service: --metrics-file in its one ReadWritePaths (optional: \"-\")")
 t.eq(one("UMask"), "0022", "service: the metrics file is readable by node_exporter")
 local check_exec = words(s.ExecStart[2] or "")
 table.remove(check_exec, 1)

@@ -49,7 +49,7 @@ for o in $(sed -n '/^options:/,/^$/s/^ *\(-[a-z], \)\{0,1\}\(--[a-z-]*\).*/\2/p'
 expect_eq "every command and host option of xcsreg --help" "" "$missing"
 
 scripts=$("$x" scripts | sed -n '/^modules/q; s/^  \([^ ][^ ]*\) .*/\1/p')
-expect_eq "xcsreg scripts lists setup.lua and status.lua" "setup.lua status.lua" "$(echo $scripts)"
+expect_eq "xcsreg scripts lists the shipped scripts" "credential-provider.lua setup.lua status.lua" "$(echo $scripts)"
 for s in $scripts; do
 	grep -q "^\.SS $s\$" "$page" || not_ok "$s has its own subsection under SCRIPTS"
 	sec=$(awk -v s="$s" '$0 == "   " s { on = 1; next } /^   [^ ]/ || /^[A-Z]/ { on = 0 } on' <<<"$text")
