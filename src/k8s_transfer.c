@@ -97,7 +97,7 @@ static int prepare_transfer(struct k8s_conn *c, struct k8s_xfer *x, const struct
 	x->headers = NULL;
 	x->body.len = x->head.len = 0;
 	x->max_body = c->max_response_bytes;
-	x->oom = x->too_big = 0;
+	x->oom = x->too_big = x->cut_by_deadline = 0;
 	x->errbuf[0] = '\0';
 
 	if (add_header(&x->headers, "Accept: application/json") != 0 ||
@@ -129,7 +129,8 @@ static int prepare_transfer(struct k8s_conn *c, struct k8s_xfer *x, const struct
 	long timeout_ms = c->request_timeout_ms;
 	if (c->deadline > 0) { /* no request outlives the client's deadline */
 		double left_ms = (c->deadline - k8s_monotonic()) * 1000;
-		if (left_ms < (double)timeout_ms)
+		x->cut_by_deadline = left_ms < (double)timeout_ms;
+		if (x->cut_by_deadline)
 			timeout_ms = left_ms > 1 ? (long)left_ms : 1;
 	}
 	SETOPT(h, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -418,7 +419,9 @@ int k8s_call_judge(lua_State *L, struct k8s_conn *c, struct k8s_call *call,
 	}
 	double d = retry_delay(c, call, now);
 	if (d < 0) {
-		if (a->status == 0 && c->deadline > 0 && now >= c->deadline) {
+		/* curl's timer may fire a little before our clock says the deadline is past */
+		if (a->status == 0 && c->deadline > 0 &&
+		    (now >= c->deadline || (x->cut_by_deadline && a->code == CURLE_OPERATION_TIMEDOUT))) {
 			k8s_fail(c, "%s %s: not finished: the client's deadline has passed", req->method, req->url);
 			call->reason = "Deadline";
 			return K8S_FAILED;

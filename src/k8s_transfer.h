@@ -21,6 +21,7 @@ struct k8s_xfer {
 	struct k8s_buf body, head;     /* response body and header lines */
 	size_t max_body;               /* the body is refused past this (c->max_response_bytes) */
 	int too_big;                   /* ... and was: the body buffer is already freed */
+	int cut_by_deadline;           /* its timeout is what was left of the client's deadline */
 	int oom;                       /* a callback could not store what it got */
 	char errbuf[CURL_ERROR_SIZE];
 };
