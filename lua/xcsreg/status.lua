@@ -298,13 +298,14 @@ end
 -- the kubelet's MakeDockerKeyring (kubernetes pkg/credentialprovider/
 -- secrets/secrets.go) builds one from a pod's pull secrets; a listed Secret
 -- that is missing or holds no .dockerconfigjson is skipped, as there.
--- Adds report.images ({ image, state, secret, registry, message,
--- service_account }) and a problem per image that is not ok.
+-- status.pull_results gives, for each ServiceAccount of report found,
+-- { service_account = name, results = pull.check's results for images };
+-- status.images adds report.images ({ image, state, secret, registry,
+-- message, service_account }) and a problem per image that is not ok.
 -- ctx.images: the references; ctx.pull_options(registry): pull.check's
 -- options for the images of that registry (its site entry's CA).
-function status.images(client, report, ctx)
+function status.pull_results(client, report, images, ctx)
   local ns = report.namespace
-  report.images = report.images or {}
   local read = {}
   local function auths_of(name)
     if read[name] == nil then
@@ -316,7 +317,7 @@ function status.images(client, report, ctx)
   end
   -- the images by the options their registry needs, each group checked at once
   local groups, order = {}, {}
-  for i, image in ipairs(ctx.images) do
+  for i, image in ipairs(images) do
     local ref = image_ref.parse(image)
     local opts = ctx.pull_options and ref and ctx.pull_options(ref.registry) or {}
     local key = tostring(opts.ca_file) .. "\0" .. tostring(opts.insecure)
@@ -327,6 +328,7 @@ function status.images(client, report, ctx)
     table.insert(groups[key].images, image)
     table.insert(groups[key].at, i)
   end
+  local out = {}
   for _, sa in ipairs(report.service_accounts) do
     if sa.found then
       local kr = keyring.new()
@@ -340,13 +342,23 @@ function status.images(client, report, ctx)
         local got = pull.check(g.images, function(ref) return kr:lookup(ref.name) end, g.opts)
         for j, r in ipairs(got) do results[g.at[j]] = r end
       end
-      for _, r in ipairs(results) do
-        r.service_account = sa.name
-        report.images[#report.images + 1] = r
-        if r.state ~= "ok" then
-          report.problems[#report.problems + 1] = string.format("%s: image %s: %s (serviceaccount/%s%s): %s", ns,
-            r.image, r.state, sa.name, r.secret and ", secret/" .. r.secret or "", r.message or "")
-        end
+      out[#out + 1] = { service_account = sa.name, results = results }
+    end
+  end
+  return out
+end
+
+function status.images(client, report, ctx)
+  local ns = report.namespace
+  report.images = report.images or {}
+  for _, per_sa in ipairs(status.pull_results(client, report, ctx.images, ctx)) do
+    local sa = per_sa.service_account
+    for _, r in ipairs(per_sa.results) do
+      r.service_account = sa
+      report.images[#report.images + 1] = r
+      if r.state ~= "ok" then
+        report.problems[#report.problems + 1] = string.format("%s: image %s: %s (serviceaccount/%s%s): %s", ns,
+          r.image, r.state, sa, r.secret and ", secret/" .. r.secret or "", r.message or "")
       end
     end
   end
