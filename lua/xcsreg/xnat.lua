@@ -223,8 +223,9 @@ function Client:commands()
         if type(w) == "table" then
           local wrapper = { id = math.tointeger(w.id), name = str(w.name) or "?" }
           if wrapper.id then
-            local on = self:json("GET", string.format("/xapi/wrappers/%d/enabled", wrapper.id))
+            local on, _, code = self:json("GET", string.format("/xapi/wrappers/%d/enabled", wrapper.id))
             if on == true or on == false then wrapper.enabled = on end
+            if code == 403 then self.not_manager = true end
             local projects = self:json("GET", string.format("/xapi/wrappers/%d/projects", wrapper.id))
             if json.kind(projects) == "array" then wrapper.projects = projects end
           end
@@ -245,6 +246,11 @@ function Client:commands()
       end
       out[#out + 1] = cmd
     end
+  end
+  if self.not_manager then
+    -- ref §3 "Visibility filter", §4: the list may lack private commands
+    log.warn("XNAT %s: user %s is not a ContainerManager: XNAT hides private commands from it, and whether "
+      .. "wrappers are enabled is unknown", self.url, self.username)
   end
   return out
 end
