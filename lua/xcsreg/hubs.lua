@@ -167,6 +167,15 @@ function hubs.sync(c, want, opts)
       end
     end
     if result then lines[#lines + 1] = { text = "xnat hub/" .. w.url .. " " .. result .. suffix } end
+    local id = record[w.url] and record[w.url].id
+    if id and not opts.dry_run and (result == "created" or result == "configured") then
+      -- verified as ref §5 says: the hub's ping (a warning: the change is made)
+      local ping = c:json("GET", string.format("/xapi/docker/hubs/%d/ping", id))
+      if type(ping) == "table" and ping.ping == false then
+        log.warn("xnat hub/%s: XNAT's ping answers %s: %s", w.url, tostring(ping.response),
+          log.redact(tostring(ping.message), 200))
+      end
+    end
   end
   if changed then
     local wok, werr = write_record(opts.state_file, record)

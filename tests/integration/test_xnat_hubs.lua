@@ -79,6 +79,8 @@ t.eq(x.count_auth("basic"), 1, "one Basic login a run; the rest with XNAT's sess
 t.eq(x.requests("^DELETE /data/JSESSION"), { "DELETE /data/JSESSION" }, "the session ended")
 t.eq(x.requests("^POST /xapi"), { "POST /xapi/docker/hubs/5", "POST /xapi/docker/hubs", "POST /xapi/docker/hubs/1" },
   "updates by id, a create, no ?default")
+t.eq(x.requests("/ping$"), { "GET /xapi/docker/hubs/5/ping", "GET /xapi/docker/hubs/6/ping", "GET /xapi/docker/hubs/1/ping" },
+  "each hub written is verified with its ping")
 
 -- again: nothing changed, nothing written
 x.reset_log()
