@@ -13,7 +13,8 @@
 --   then POST /xapi/docker/hubs/{id} with the full object (id equal to the
 --   path's; a key left out becomes null), or POST /xapi/docker/hubs when
 --   none has the url. The name of a hub found is kept; a new one is named
---   after its URL.
+--   after its URL. Each hub written is then verified with its ping
+--   (GET /xapi/docker/hubs/{id}/ping; a failed ping warns).
 -- * url is the bare registry host ("ghcr.io", "harbor.example.org:8443"):
 --   Swarm takes the hub whose url *equals* the image's registry host;
 --   Docker Hub's images match "https://index.docker.io/v1/".
