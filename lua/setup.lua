@@ -55,6 +55,9 @@ Passwords: password_env, password_file or password_command (argv list); or
 minted at run time by credential_helper, docker_config, ecr or gcp, again when
 half their lifetime is past (or refresh_before is left). Checked with the
 registry before they are written (registry_ca_file, insecure_registry).
+xnat = { url = ..., username = ..., password_env = ..., hubs = true }: after the
+Secrets, XNAT's image hubs (Docker/Swarm backends) get the same credentials
+(see README.md, "XNAT").
 Hooks (functions in the site file's hooks table) change one step: namespaces,
 registries (per namespace), password, result (see README.md, "Hooks").
 

@@ -14,6 +14,7 @@ local reconcile = require "xcsreg.reconcile"
 local script = require "xcsreg.script"
 local status = require "xcsreg.status"
 local time = require "xcsreg.time"
+local xnat_status = require "xcsreg.xnat_status"
 
 local flags = script.flags {
   { "config", help = "site file (also $XCSREG_CONFIG; default /etc/xcsreg/registries.lua if it exists)" },
@@ -38,7 +39,8 @@ manages (label app.kubernetes.io/managed-by=xcsreg): their registries, when
 they were rotated, when they expire, and whether every wanted ServiceAccount
 lists them in imagePullSecrets; the Secrets the site file wants that are
 missing; and the pods whose containers wait in ErrImagePull or ImagePullBackOff.
-Only reads: it needs ]] .. status.PERMISSIONS .. [[.
+With an xnat table in the site file: whether the image of every XNAT command
+will pull, with the Secrets a job pod would be offered. Only reads: it needs ]] .. status.PERMISSIONS .. [[.
 
 Flags:
 ]] .. flags_help .. [[
@@ -98,14 +100,25 @@ local function run(opts)
                 pull_options = config.pull_options(plan),
                 workload_images = opts["workload-images"] }
   local reports = status.check(client, list, wanted, ctx)
+  -- XNAT's commands: will their images pull? (xcsreg.xnat_status)
+  local info = plan.xnat and xnat_status.check(client, plan.xnat, reports, ctx)
   log.debug("%d request(s) to %s", client:stats().requests, client.server)
+  local problems = #status.problems(reports) + (info and #info.problems or 0)
 
   if output == "json" then
-    io.write(json.encode(status.document(reports, ctx), { indent = 2 }), "\n")
+    local doc = status.document(reports, ctx)
+    if info then
+      doc.xnat = xnat_status.document(info)
+      table.move(info.problems, 1, #info.problems, #doc.problems + 1, doc.problems)
+      doc.ok = problems == 0
+    end
+    io.write(json.encode(doc, { indent = 2 }), "\n")
   else
+    if info and info.error then log.error("%s", info.error) end
     io.write(status.text(reports, opts.quiet))
+    if info and not info.error then io.write((opts.quiet and "" or "\n") .. xnat_status.text(info, opts.quiet)) end
   end
-  return #status.problems(reports) > 0 and script.EXIT.FAILED or script.EXIT.OK
+  return problems > 0 and script.EXIT.FAILED or script.EXIT.OK
 end
 
 return script.main { name = "status.lua", flags = flags, usage = usage, run = run }(...)

@@ -8,7 +8,8 @@
 --     secrets = { { name = "ghcr", registries = { {server=, username=, password=, email=}, ... } }, ... },
 --     entries = the registry entries as checked, hooks = the site file's
 --     (xcsreg.hooks; {} from flags), path = the site file (nil from flags),
---     images = the image references to check pull readiness of, or nil }
+--     images = the image references to check pull readiness of, or nil,
+--     xnat = the XNAT site (xcsreg.xnat.check's), or nil }
 -- A registry whose credential a source mints at run time (xcsreg.sources)
 -- has `source` (its site-file entry) instead of `password`, and may have no
 -- username, and may have refresh_before (seconds). Any registry may have
@@ -26,6 +27,7 @@ local registry_host = require "xcsreg.registry_host"
 local site = require "site"
 local sources = require "xcsreg.sources"
 local time = require "xcsreg.time"
+local xnat = require "xcsreg.xnat"
 
 local config = {}
 
@@ -392,7 +394,7 @@ end
 
 local TOP_KEYS = { all_namespaces = true, exclude_namespaces = true, hooks = true, images = true,
                    namespace_selector = true, namespaces = true, registries = true, restart_owners = true,
-                   service_accounts = true }
+                   service_accounts = true, xnat = true }
 
 -- `images`: the references whose pull readiness status.lua (and setup.lua
 -- before it writes) checks, each as a pod spec would give it.
@@ -456,6 +458,17 @@ function config.load_file(path, opts)
   end
   err = check_entries(plan, entries, where)
   if err then return nil, err end
+  if t.xnat ~= nil then
+    -- the XNAT site (xcsreg.xnat; its password is read when it is called)
+    plan.xnat, err = xnat.check(t.xnat)
+    if not plan.xnat then return nil, path .. ": " .. err end
+    credentials.hide_env({ t.xnat })
+    for i, server in ipairs(type(plan.xnat.hubs) == "table" and plan.xnat.hubs or {}) do
+      local found = false
+      for _, e in ipairs(entries) do found = found or e.server == server end
+      if not found then return nil, string.format("%s: xnat.hubs[%d]: %s is no registry's server", path, i, quote(server)) end
+    end
+  end
   plan.entries, plan.read = entries, not (opts and opts.credentials == false)
   plan.secrets, err = build_secrets(plan, entries, where, label_of_key, plan.read)
   if not plan.secrets then return nil, err end

@@ -1,7 +1,7 @@
 -- xcsreg.reconcile: the workflow of setup.lua, step by step:
 --
 --   plan → lock → client → namespaces → prepare → snapshot → each namespace
---     → restart stuck pods (--restart-stuck) → report
+--     → restart stuck pods (--restart-stuck) → XNAT's hubs → report
 --
 -- Each step is a function below with its contract; reconcile.run does them
 -- in order. The invariants live here and in the modules it calls, not in a
@@ -17,6 +17,7 @@
 -- refused).
 local config = require "xcsreg.config"
 local hooks = require "xcsreg.hooks"
+local hubs = require "xcsreg.hubs"
 local image_ref = require "xcsreg.image_ref"
 local json = require "json"
 local k8s = require "k8s"
@@ -218,6 +219,16 @@ local function apply_secret(client, ns, s, work, report)
     else
       want.metadata.annotations = rotation.annotations(now, expires_at)
       result, err = secrets.apply(client, ns, want, work, stored)
+      if result then
+        -- what the cluster now holds, for XNAT's image hubs (xcsreg.hubs):
+        -- the generation changes with every write of the Secret's content
+        local kept = result == "unchanged" and stored and stored.metadata.annotations or want.metadata.annotations
+        local generation = ns .. "/" .. s.name .. "@" .. tostring(kept[rotation.ROTATED_AT])
+        for _, r in ipairs(registries) do
+          report.credentials[#report.credentials + 1] = { server = r.server, username = r.username,
+            password = r.password, email = r.email, generation = generation }
+        end
+      end
     end
   end
   local expiry = rotation.expires_at(stored)
@@ -298,12 +309,13 @@ function reconcile.all(client, list, prepared, plan, work, run)
       end
       table.move(r.expiries, 1, #r.expiries, #run.expiries + 1, run.expiries)
       table.move(r.events, 1, #r.events, #run.events + 1, run.events)
+      table.move(r.credentials, 1, #r.credentials, #run.credentials + 1, run.credentials)
     end
   end
   local order = {}
   for i = 1, #list do order[i] = i end
   client:map(order, function(i)
-    local report = { lines = {}, expiries = {}, events = {}, skipped = stop }
+    local report = { lines = {}, expiries = {}, events = {}, credentials = {}, skipped = stop }
     if not stop then
       -- An answer of a shape nothing checked for must fail its namespace,
       -- not the run: the others are still tried.
@@ -443,6 +455,11 @@ local function locked_steps(opts, run, plan)
   local code = reconcile.all(client, list, prepared, plan, work, run)
   if opts["restart-stuck"] and reconcile.restart_stuck(client, list, plan, work, run) then code = EXIT.FAILED end
   log.debug("%d request(s) to %s", client:stats().requests, client.server)
+  if plan.xnat and plan.xnat.hubs and not run.timed_out then
+    -- XNAT's image hubs, after the Secrets, with what they now hold
+    local hcode = hubs.step(plan.xnat, run.credentials, { dry_run = work.dry_run, quiet = run.quiet, lock = opts.lock })
+    if hcode ~= EXIT.OK then code = hcode end
+  end
   local herr = reconcile.report(plan, run.events)
   if herr then
     log.error("%s", herr)
@@ -488,7 +505,7 @@ function reconcile.run(opts)
     log.error("%s", lerr)
     return held and EXIT.LOCKED or EXIT.USAGE
   end
-  local run = { expiries = {}, events = {}, quiet = opts.quiet }
+  local run = { expiries = {}, events = {}, credentials = {}, quiet = opts.quiet }
   local code = locked_steps(opts, run, plan)
   local path = opts["metrics-file"]
   if path and opts["dry-run"] ~= "server" then

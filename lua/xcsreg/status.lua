@@ -315,13 +315,15 @@ end
 -- the kubelet's MakeDockerKeyring (kubernetes pkg/credentialprovider/
 -- secrets/secrets.go) builds one from a pod's pull secrets; a listed Secret
 -- that is missing or holds no .dockerconfigjson is skipped, as there.
--- Adds report.images ({ image, state, secret, registry, message,
--- service_account }) and a problem per image that is not ok.
+-- status.pull_results gives, for each ServiceAccount of report found,
+-- { service_account = name, results = pull.check's results for images };
+-- status.images adds report.images ({ image, state, secret, registry,
+-- message, service_account }) and a problem per image that is not ok.
 -- images: the references; ctx.pull_options(registry): pull.check's
--- options for the images of that registry (its site entry's CA).
-function status.images(client, report, ctx, images)
+-- options for the images of that registry (its site entry's CA). Results
+-- may be shared between namespaces (pull_memo): copy before changing one.
+function status.pull_results(client, report, images, ctx)
   local ns = report.namespace
-  report.images = report.images or {}
   local read = {}
   local function auths_of(name)
     if read[name] == nil then
@@ -344,6 +346,7 @@ function status.images(client, report, ctx, images)
     table.insert(groups[key].images, image)
     table.insert(groups[key].at, i)
   end
+  local out = {}
   for _, sa in ipairs(report.service_accounts) do
     if sa.found then
       local kr = keyring.new()
@@ -383,16 +386,25 @@ function status.images(client, report, ctx, images)
           end
         end
       end
-      for i, shared in ipairs(results) do
-        local r = {}
-        for k, v in pairs(shared) do r[k] = v end
-        results[i] = r
-        r.service_account = sa.name
-        report.images[#report.images + 1] = r
-        if r.state ~= "ok" then
-          report.problems[#report.problems + 1] = string.format("%s: image %s: %s (serviceaccount/%s%s): %s", ns,
-            r.image, r.state, sa.name, r.secret and ", secret/" .. r.secret or "", r.message or "")
-        end
+      out[#out + 1] = { service_account = sa.name, results = results }
+    end
+  end
+  return out
+end
+
+function status.images(client, report, ctx, images)
+  local ns = report.namespace
+  report.images = report.images or {}
+  for _, per_sa in ipairs(status.pull_results(client, report, images, ctx)) do
+    local sa = per_sa.service_account
+    for _, shared in ipairs(per_sa.results) do
+      local r = {}
+      for k, v in pairs(shared) do r[k] = v end
+      r.service_account = sa
+      report.images[#report.images + 1] = r
+      if r.state ~= "ok" then
+        report.problems[#report.problems + 1] = string.format("%s: image %s: %s (serviceaccount/%s%s): %s", ns,
+          r.image, r.state, sa, r.secret and ", secret/" .. r.secret or "", r.message or "")
       end
     end
   end
