@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -111,6 +112,15 @@ static int site_run(lua_State *L)
 	lua_Integer memory = opt_integer(L, 2, "memory", 0, 1, (lua_Integer)1 << 40);
 	lua_Integer seconds = opt_integer(L, 2, "seconds", 0, 1, 86400);
 	const char *what = opt_cstring(L, 2, "what");
+	/* A run inside another (a hook called while a script runs under its own
+	 * limit) never lengthens the outer one: the sooner limit stands. */
+	struct itimerval outer;
+	getitimer(ITIMER_REAL, &outer);
+	int outer_on = outer.it_value.tv_sec > 0 || outer.it_value.tv_usec > 0;
+	if (seconds > 0 && outer_on && outer.it_value.tv_sec < seconds)
+		seconds = 0;
+	struct timespec armed_at;
+	clock_gettime(CLOCK_MONOTONIC, &armed_at);
 	if (seconds > 0) {
 		int len = snprintf(timeout_message, sizeof timeout_message,
 		                   "error: %s: still running after %lld s: stopped (nothing was written)\n",
@@ -150,6 +160,17 @@ static int site_run(lua_State *L)
 	int status = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0); /* old_n results... | old_n err */
 	lua_sethook(L, old_hook, old_mask, old_count);
 	if (seconds > 0) {
+		if (outer_on) { /* the outer limit, less the time this run took */
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long long left_us = (long long)old_timer.it_value.tv_sec * 1000000 + old_timer.it_value.tv_usec -
+			                    ((long long)(now.tv_sec - armed_at.tv_sec) * 1000000 +
+			                     (now.tv_nsec - armed_at.tv_nsec) / 1000);
+			if (left_us < 1)
+				left_us = 1;
+			old_timer.it_value.tv_sec = (time_t)(left_us / 1000000);
+			old_timer.it_value.tv_usec = (suseconds_t)(left_us % 1000000);
+		}
 		setitimer(ITIMER_REAL, &old_timer, NULL);
 		sigaction(SIGALRM, &old_sa, NULL);
 	}

@@ -124,6 +124,22 @@ local status, out, err = proc.run { argv = { os.getenv("XCSREG") or "./xcsreg", 
 t.eq({ status, out, err }, { 2, "", "error: /etc/xcsreg/registries.lua: still running after 1 s: stopped (nothing was written)\n" },
   "seconds: a pathological string.find is stopped, exit 2, the file named")
 t.ok(os.time() - started <= 3, "seconds: within the limit and a second")
+-- a run inside another never lengthens the outer limit
+f = assert(io.open(script, "w"))
+f:write([[
+local site = require "site"
+site.run(function()
+  site.run(function() return string.find(string.rep("a", 40), string.rep("a*", 40) .. "b") end,
+    { instructions = 1000, seconds = 60, what = "a hook" })
+end, { instructions = 1000, seconds = 1, what = "the script" })
+print("not stopped")
+]])
+f:close()
+started = os.time()
+status, out, err = proc.run { argv = { os.getenv("XCSREG") or "./xcsreg", "run", script }, timeout = 30 }
+t.eq({ status, err }, { 2, "error: the script: still running after 1 s: stopped (nothing was written)\n" },
+  "seconds: an inner run's longer limit does not lengthen the outer one")
+t.ok(os.time() - started <= 3, "seconds: ... stopped at the outer limit")
 t.eq({ site.run(function() return 1 end, { instructions = 10, seconds = 1 }) }, { true, 1 }, "seconds: a quick run")
 t.eq(proc.run { argv = { "sleep", "1.2" } }, 0, "seconds: the timer is gone once the run is over")
 
