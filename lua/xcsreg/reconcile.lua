@@ -17,18 +17,13 @@
 -- refused).
 local config = require "xcsreg.config"
 local hooks = require "xcsreg.hooks"
-local hubs = require "xcsreg.hubs"
-local image_ref = require "xcsreg.image_ref"
 local json = require "json"
 local k8s = require "k8s"
-local keyring = require "xcsreg.keyring"
 local log = require "log"
 local metrics = require "xcsreg.metrics"
 local namespaces = require "xcsreg.namespaces"
-local pull = require "xcsreg.pull"
 local rbac = require "xcsreg.rbac"
 local registry = require "xcsreg.registry"
-local restart = require "xcsreg.restart"
 local rotation = require "xcsreg.rotation"
 local runlock = require "xcsreg.runlock"
 local script = require "xcsreg.script"
@@ -37,6 +32,17 @@ local serviceaccounts = require "xcsreg.serviceaccounts"
 local snapshot = require "xcsreg.snapshot"
 local time = require "xcsreg.time"
 local yaml = require "yaml"
+-- Required where first used, as main.c registers modules: a run pays only
+-- for the steps it takes (images, --restart-stuck, XNAT's hubs).
+local function lazy(name)
+  return setmetatable({}, { __index = function(t, k)
+    local m = require(name)
+    setmetatable(t, { __index = m })
+    return m[k]
+  end })
+end
+local hubs, image_ref, keyring = lazy "xcsreg.hubs", lazy "xcsreg.image_ref", lazy "xcsreg.keyring"
+local pull, restart = lazy "xcsreg.pull", lazy "xcsreg.restart"
 
 local reconcile = {}
 local EXIT = script.EXIT
