@@ -22,6 +22,7 @@ local file = require "file"
 local json = require "json"
 local log = require "log"
 local proc = require "proc"
+local runlock = require "xcsreg.runlock"
 
 local credcache = {}
 local Cache = {}
@@ -29,19 +30,11 @@ Cache.__index = Cache
 
 credcache.VERSION = 1
 
--- The numeric user id, for a default directory of our own in /tmp.
-local function uid()
-  local f = io.open("/proc/self/status")
-  local status = f and f:read("a")
-  if f then f:close() end
-  return status and status:match("\nUid:%s*%d+%s+(%d+)") or "unknown"
-end
-
 -- Where the cache is when --cache-dir does not say: /var/cache/xcsreg for
 -- root (the kubelet runs its plugins as root), else /tmp/xcsreg-UID/cache.
 function credcache.default_dir()
-  if uid() == "0" then return "/var/cache/xcsreg" end
-  return "/tmp/xcsreg-" .. uid() .. "/cache"
+  if runlock.uid() == "0" then return "/var/cache/xcsreg" end
+  return "/tmp/xcsreg-" .. runlock.uid() .. "/cache"
 end
 
 function credcache.open(dir)

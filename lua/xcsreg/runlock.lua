@@ -12,8 +12,9 @@ local proc = require "proc"
 
 local runlock = {}
 
--- The numeric user id, for a lock directory of our own in /tmp.
-local function uid()
+-- The numeric (effective) user id, for a directory of our own in /tmp
+-- (the lock's here, xcsreg.credcache's too).
+function runlock.uid()
   local f = io.open("/proc/self/status")
   local status = f and f:read("a")
   if f then f:close() end
@@ -25,7 +26,7 @@ end
 -- $XDG_RUNTIME_DIR/xcsreg/lock; then /tmp/xcsreg-UID/lock. env: os.getenv
 -- or a stand-in.
 function runlock.candidates(env)
-  local id = uid()
+  local id = runlock.uid()
   local list = {}
   if id == "0" then
     list[1] = "/run/xcsreg/lock"

@@ -467,7 +467,7 @@ end
 status.printable = printable
 
 -- Columns padded to their widest cell, two spaces apart, as kubectl prints.
-local function table_text(rows)
+function status.table_text(rows)
   local widths = {}
   for _, row in ipairs(rows) do
     for i, cell in ipairs(row) do
@@ -533,14 +533,14 @@ function status.text(reports, quiet)
       counted[string.format("%s: image %s: ", r.namespace, i.image)] = true
     end
   end
-  if #secret_rows > 1 then out[#out + 1] = table_text(secret_rows) end
+  if #secret_rows > 1 then out[#out + 1] = status.table_text(secret_rows) end
   if #pod_rows > 1 then
     if #out > 0 then out[#out + 1] = "\n" end
-    out[#out + 1] = table_text(pod_rows)
+    out[#out + 1] = status.table_text(pod_rows)
   end
   if #image_rows > 1 then
     if #out > 0 then out[#out + 1] = "\n" end
-    out[#out + 1] = table_text(image_rows)
+    out[#out + 1] = status.table_text(image_rows)
   end
   -- Problems not shown in a table: ServiceAccounts not found, reads refused.
   local others = {}

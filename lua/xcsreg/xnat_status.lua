@@ -84,26 +84,6 @@ local function enabled_text(e)
   return #e.projects > 0 and "yes (" .. table.concat(e.projects, ",") .. ")" or "yes"
 end
 
--- Columns padded to their widest cell, as status.text's tables.
-local function table_text(rows)
-  local widths = {}
-  for _, row in ipairs(rows) do
-    for i, cell in ipairs(row) do
-      row[i] = status.printable(cell)
-      widths[i] = math.max(widths[i] or 0, utf8.len(row[i]) or #row[i])
-    end
-  end
-  local lines = {}
-  for _, row in ipairs(rows) do
-    local cells = {}
-    for i, cell in ipairs(row) do
-      cells[i] = i < #row and cell .. string.rep(" ", widths[i] - (utf8.len(cell) or #cell)) or cell
-    end
-    lines[#lines + 1] = table.concat(cells, "  ")
-  end
-  return table.concat(lines, "\n") .. "\n"
-end
-
 -- The XNAT section of status.lua's text: a line on XNAT and its backend, a
 -- table of the commands' images, each problem (quiet: only what is wrong).
 function xnat_status.text(info, quiet)
@@ -126,7 +106,7 @@ function xnat_status.text(info, quiet)
     out[#out + 1] = string.format("XNAT %s: backend %s, %d of %d command image check%s ok\n", info.url, info.backend,
       #info.commands - failing, #info.commands, #info.commands == 1 and "" or "s")
   end
-  if #rows > 1 then out[#out + 1] = table_text(rows) end
+  if #rows > 1 then out[#out + 1] = status.table_text(rows) end
   for _, p in ipairs(info.problems) do out[#out + 1] = status.printable(p) .. "\n" end
   return table.concat(out)
 end
