@@ -42,9 +42,7 @@ local hubs = {}
 
 -- The url of the hub for registry `server` (a docker config key or URL).
 function hubs.url(server)
-  local host = registry_host.host_of(server)
-  if registry_host.is_docker_hub(host) then return registry_host.DOCKER_HUB_KEY end
-  return host
+  return registry_host.docker_config_key(registry_host.host_of(server))
 end
 
 -- The hubs to upsert: cfg.hubs (true/"always": every registry; a list: those

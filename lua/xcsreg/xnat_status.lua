@@ -23,7 +23,6 @@
 local hubs = require "xcsreg.hubs"
 local image_ref = require "xcsreg.image_ref"
 local json = require "json"
-local registry_host = require "xcsreg.registry_host"
 local status = require "xcsreg.status"
 local xnat = require "xcsreg.xnat"
 
@@ -63,7 +62,7 @@ function xnat_status.check(client, cfg, reports, ctx)
           state = r.state, secret = r.secret, registry = r.registry, message = r.message, digest = r.digest }, { __index = e })
         local ref = image_ref.parse(e.image)
         if ref and next(hub_of) then
-          local url = registry_host.is_docker_hub(ref.registry) and registry_host.DOCKER_HUB_KEY or hubs.url(ref.registry)
+          local url = hubs.url(ref.registry)
           row.hub = hub_of[url] and url
         end
         info.commands[#info.commands + 1] = row
