@@ -117,7 +117,9 @@ static int load_shipped(lua_State *L, const char *path)
 		return LUA_ERRFILE;
 	}
 	const char *chunkname = lua_pushfstring(L, "@lua/%s", path);
-	int status = luaL_loadbufferx(L, (const char *)e->text, e->len, chunkname, "t");
+	int status = e->bytecode && strcmp(embedded_lua_ident, lua_ident) == 0
+	    ? luaL_loadbufferx(L, (const char *)e->bytecode, e->bytecode_len, chunkname, "b")
+	    : luaL_loadbufferx(L, (const char *)e->text, e->len, chunkname, "t");
 	lua_remove(L, -2);
 	return status;
 }

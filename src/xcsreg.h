@@ -175,8 +175,14 @@ struct embedded_lua {
 	const char *module;         /* what require names it ("xcsreg.secrets"); NULL for a script */
 	const unsigned char *text;
 	size_t len;
+	const unsigned char *bytecode; /* the text compiled, debug info kept; NULL if not built */
+	size_t bytecode_len;
 };
 extern const struct embedded_lua embedded_lua[];  /* ends with path == NULL */
+/* lua_ident of the liblua that compiled the bytecode (NULL if none): the
+ * bytecode is loaded only under that same liblua (lundump.c checks the
+ * bytecode format's version, not the Lua release). */
+extern const char *const embedded_lua_ident;
 
 /* ---- main.c ---- */
 /* Markers shared by json and yaml: tables decoded from JSON arrays/objects
