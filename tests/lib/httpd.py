@@ -18,6 +18,10 @@ Endpoints (any method):
   /v1/secret/data/PATH  a Vault KV v2 secret (GET reads, POST {"data": {...}}
                         writes), with X-Vault-Token VAULT_TOKEN; else 403
                         {"errors": ["permission denied"]}, as Vault answers
+  /hold?ms=N            answers after N ms (default 100) JSON: conn, query, and
+                        inflight: the most /hold requests this server has had
+                        in flight at once (since the last /hold-reset)
+  /hold-reset           forgets that count
   /hook                 a webhook: POST stores the body (200); GET /hooks
                         answers the stored bodies as a JSON list
 """
@@ -42,6 +46,9 @@ store_lock = threading.Lock()
 
 conn_ids = itertools.count(1)
 conn_ids_lock = threading.Lock()
+
+holding = {"now": 0, "most": 0}
+holding_lock = threading.Lock()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -105,6 +112,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(int(arg("ms", "1000")) / 1000)
             self.send(200, b"slow\n")
+        elif path == "/hold":
+            with holding_lock:
+                holding["now"] += 1
+                holding["most"] = max(holding["most"], holding["now"])
+            time.sleep(int(arg("ms", "100")) / 1000)
+            with holding_lock:
+                holding["now"] -= 1
+                doc = {"conn": self.conn_id, "query": url.query, "inflight": holding["most"]}
+            self.send(200, json.dumps(doc, sort_keys=True).encode(), content_type="application/json")
+        elif path == "/hold-reset":
+            with holding_lock:
+                holding["most"] = holding["now"]
+            self.send(200, b"ok\n")
         elif path == "/drip":
             n = int(arg("bytes", "10"))
             self.send_response(200)
