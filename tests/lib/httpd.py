@@ -214,6 +214,10 @@ class TLSHandler(Handler):
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's listen backlog of 5 drops the SYNs of a client opening
+    # more connections at once (a batch of 8), which then wait a second to
+    # retry
+    request_queue_size = 128
 
     def handle_error(self, request, client_address):
         pass  # clients that hang up or reject the certificate are expected
