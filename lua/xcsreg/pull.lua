@@ -17,7 +17,11 @@
 -- credentials the kubelet would try, in its order: {username, password,
 -- source} each, source naming the Secret (keyring:lookup(ref.name) gives
 -- exactly that). opts: ca_file, insecure, timeout (seconds a request, 30),
--- connect_timeout (10), concurrency (8).
+-- connect_timeout (10), concurrency (8), options_for: a function given a
+-- reference's registry that returns {ca_file =, insecure =} (or nil) for
+-- the requests to that registry and its token service, instead of
+-- opts.ca_file and opts.insecure (a site file's registry_ca_file, so that
+-- registries of different CAs are checked in one run).
 --
 -- results[i] is for images[i]: {image (as given), state, secret (the source
 -- of the credential the state is for, or nil), registry (the reference's,
@@ -83,7 +87,7 @@ local ERROR_BODY_BYTES = 64 * 1024 -- of an error answer read for its message
 local MAX_MESSAGE = 200            -- bytes of a registry's own message quoted
 local RANK = {["not-found"] = 3, denied = 2, unreachable = 1}
 local OPTIONS = {ca_file = "string", insecure = "boolean", timeout = "number", connect_timeout = "number",
-                 concurrency = "number"}
+                 concurrency = "number", options_for = "function"}
 
 local function check_options(opts)
   if opts == nil then return {} end
@@ -102,14 +106,25 @@ local SEND, WAIT = {}, {}
 
 -- One run's requests and what they taught: challenges by endpoint, tokens
 -- by endpoint, credential and scope, HEAD answers by credential and image,
--- each an entry of once() below.
+-- each an entry of once() below; the TLS options of each endpoint.
 local function new_run(opts)
-  local run = {opts = opts, challenges = {}, tokens = {}, answers = {},
+  local run = {opts = opts, challenges = {}, tokens = {}, answers = {}, tls = {},
                stats = {requests = 0, connects = 0, challenges = 0, tokens = 0, manifests = 0}}
-  -- Only ever called in a check's coroutine: the loop sends req and
-  -- resumes it with what http.request would have returned.
-  function run.request(req)
-    req.ca_file, req.insecure = opts.ca_file, opts.insecure
+  function run.use_tls(registry_name, endpoint)
+    if run.tls[endpoint] then return end
+    local tls = opts
+    if opts.options_for then
+      tls = opts.options_for(registry_name) or opts
+      if type(tls) ~= "table" then error("pull.check: options_for must return a table or nil", 0) end
+    end
+    run.tls[endpoint] = {ca_file = tls.ca_file, insecure = tls.insecure}
+  end
+  -- req to endpoint's registry (or its token service). Only ever called in
+  -- a check's coroutine: the loop sends req and resumes it with what
+  -- http.request would have returned.
+  function run.request(req, endpoint)
+    local tls = run.tls[endpoint]
+    req.ca_file, req.insecure = tls.ca_file, tls.insecure
     req.timeout, req.connect_timeout = opts.timeout or 30, opts.connect_timeout or 10
     req.max_body = req.max_body or registry.MAX_BODY
     log.debug("pull: %s %s", req.method or "GET", req.url)
@@ -118,10 +133,6 @@ local function new_run(opts)
     local status, headers, body, info = table.unpack(answer, 1, answer.n)
     if info then run.stats.connects = run.stats.connects + info.connects end
     return status, headers, body
-  end
-  -- registry.fetch_token's request function
-  function run.get(url, auth)
-    return run.request{url = url, headers = auth.headers, basic_auth = auth.basic_auth}
   end
   return run
 end
@@ -155,7 +166,7 @@ local function challenge(run, endpoint)
   return once(run.challenges, endpoint, function()
     run.stats.challenges = run.stats.challenges + 1
     local host = host_of(endpoint)
-    local status, headers = run.request{url = endpoint .. "/v2/"}
+    local status, headers = run.request({url = endpoint .. "/v2/"}, endpoint)
     if not status then return nil, headers end
     if status >= 200 and status < 300 then return {scheme = "open", params = {}} end
     if status == 401 then
@@ -178,7 +189,10 @@ local function authorization(run, endpoint, c, cred, scope)
   local token, outcome, detail = once(run.tokens, key, function()
     run.stats.tokens = run.stats.tokens + 1
     local auth = (cred.username ~= "" or cred.password ~= "") and {basic_auth = {cred.username, cred.password}} or {}
-    return registry.fetch_token(run.get, endpoint, cred.username, auth, c.params, scope)
+    local function get(url, how) -- registry.fetch_token's request function
+      return run.request({url = url, headers = how.headers, basic_auth = how.basic_auth}, endpoint)
+    end
+    return registry.fetch_token(get, endpoint, cred.username, auth, c.params, scope)
   end)
   if not token then return nil, outcome == "rejected" and "denied" or "unreachable", detail end
   return {headers = {Authorization = "Bearer " .. token}}
@@ -216,7 +230,8 @@ local function ask(run, endpoint, ref, cred)
     local request_headers = {Accept = pull.ACCEPT}
     for k, v in pairs(auth.headers or {}) do request_headers[k] = v end
     run.stats.manifests = run.stats.manifests + 1
-    status, headers = run.request{method = "HEAD", url = url, headers = request_headers, basic_auth = auth.basic_auth}
+    status, headers = run.request({method = "HEAD", url = url, headers = request_headers, basic_auth = auth.basic_auth},
+                                  endpoint)
     if not status then return "unreachable", headers end
     -- an anonymous request refused: the registry names its challenge now (once)
     local renewed = status == 401 and c.scheme == "open" and attempt == 1 and registry.usable_challenge(headers)
@@ -236,8 +251,8 @@ local function ask(run, endpoint, ref, cred)
     -- a HEAD answer has no body: the same GET says why, within bounds
     local request_headers = {Accept = pull.ACCEPT}
     for k, v in pairs(auth.headers or {}) do request_headers[k] = v end
-    local _, _, body = run.request{url = url, headers = request_headers, basic_auth = auth.basic_auth,
-                                   max_body = ERROR_BODY_BYTES}
+    local _, _, body = run.request({url = url, headers = request_headers, basic_auth = auth.basic_auth,
+                                    max_body = ERROR_BODY_BYTES}, endpoint)
     local says = registry_says(body)
     if status == 404 then
       return "not-found", ("%s has no manifest %s (HTTP 404%s)"):format(host, what, says)
@@ -262,6 +277,7 @@ local function check_image(run, image, credentials_for)
     return result
   end
   local endpoint = registry_host.endpoint(ref.registry)
+  run.use_tls(ref.registry, endpoint)
   local best
   for _, cred in ipairs(creds) do
     if type(cred.username) ~= "string" or type(cred.password) ~= "string" then

@@ -256,6 +256,35 @@ r = run_one("huge error", function(req)
 end)
 t.eq({r.state, r.message}, {"not-found", "reg.example has no manifest team/app:1 (HTTP 404)"}, "an error body too big to read")
 
+-- options_for: each registry's own TLS options, its token service's too, in one run
+local two_regs = keyring.new()
+assert(two_regs:add({["reg.example"] = {username = "u", password = PASSWORD},
+                     ["basic.example"] = {username = "u", password = PASSWORD}}, "two"))
+local token_reg = token_registry({["team/app"] = true}, {["team/app:1"] = OCI_INDEX})
+requests, batches, server = {}, {}, function(req)
+  if req.url:match("^https://basic.example/") then
+    if req.url == "https://basic.example/v2/" then return 200, {}, "" end
+    return 200, {["content-type"] = OCI_INDEX}, ""
+  end
+  return token_reg(req)
+end
+local asked = {}
+results = pull.check({"reg.example/team/app:1", "basic.example/app:1", "reg.example/team/app:1"},
+  function(ref) return two_regs:lookup(ref.name) end,
+  {ca_file = "/run.pem", options_for = function(name)
+    asked[#asked + 1] = name
+    if name == "reg.example" then return {ca_file = "/reg.pem", insecure = false} end
+  end})
+local tls = {}
+for _, req in ipairs(requests) do tls[#tls + 1] = req.url:match("//([^/?]*)") .. " " .. tostring(req.ca_file) end
+t.eq({results[1].state, results[2].state, tls, asked}, {"ok", "ok",
+      {"reg.example /reg.pem", "basic.example /run.pem", "auth.example /reg.pem", "basic.example /run.pem",
+       "reg.example /reg.pem"}, {"reg.example", "basic.example"}},
+     "options_for: a registry's CA for it and its token service, opts' for the others; asked once a registry")
+t.eq(batches, {2, 2, 1}, "both registries' challenges at once, then the token beside Basic's HEAD, then the HEAD it lets")
+t.raises("pull.check: options_for must return a table or nil", "options_for returning a string", pull.check,
+         {"reg.example/a"}, by_keyring, {options_for = function() return "x" end})
+
 -- misuse raises
 t.raises("pull.check: unknown option 'retries'", "an unknown option", pull.check, {}, by_keyring, {retries = 3})
 t.raises("pull.check: option 'timeout' must be a number", "a mistyped option", pull.check, {}, by_keyring, {timeout = "5"})
