@@ -294,42 +294,52 @@ local function check_image(run, image, credentials_for)
   return result
 end
 
--- Runs check(i) for i = 1..n, each in a coroutine, until all are over:
--- every round sends the requests the coroutines wait on in one
--- http.request_all and resumes each with its answer; a coroutine waiting
--- on another's (once) is resumed every round to look again. A check that
--- raises ends the run with its error at once: between rounds nothing is in
--- flight.
+-- Runs check(i) for i = 1..n, each in a coroutine, until all are over.
+-- Every round resumes the coroutines whose answers came (and those waiting
+-- on another's once(), again while any of them moves on: the one they wait
+-- for may have finished), then sends every request they now wait on in one
+-- http.request_all. A check that raises ends the run with its error at
+-- once: between rounds nothing is in flight.
 local function drive(n, check, concurrency)
-  local tasks, pending = {}, {}
+  local tasks, ready = {}, {}
   for i = 1, n do
     tasks[i] = coroutine.create(check)
-    pending[i] = {i, n = 1}
+    ready[i] = {i, n = 1}
   end
-  while next(pending) do
-    local sends, senders, waits = {}, {}, 0
-    for i = 1, n do
-      local args = pending[i]
-      if args then
-        local ok, what, req = coroutine.resume(tasks[i], table.unpack(args, 1, args.n))
-        if not ok then error(what, 0) end
-        if coroutine.status(tasks[i]) == "dead" then
-          pending[i] = nil
-        elseif what == SEND then
-          sends[#sends + 1], senders[#sends + 1] = req, i
-        elseif what == WAIT then
-          pending[i], waits = {n = 0}, waits + 1
-        else
-          error("pull.check: a credentials_for function must not yield", 0)
+  while next(ready) do
+    local sends, senders, waiting, moved = {}, {}, {}, true
+    while moved do
+      moved = false
+      for i = 1, n do
+        local args = ready[i]
+        if args then
+          ready[i] = nil
+          local ok, what, req = coroutine.resume(tasks[i], table.unpack(args, 1, args.n))
+          if not ok then error(what, 0) end
+          if coroutine.status(tasks[i]) == "dead" then
+            moved = true
+          elseif what == SEND then
+            sends[#sends + 1], senders[#sends + 1], moved = req, i, true
+          elseif what == WAIT then
+            waiting[i], moved = true, moved or not args.waited
+          else
+            error("pull.check: a credentials_for function must not yield", 0)
+          end
         end
       end
+      if moved then
+        for i in pairs(waiting) do ready[i] = {n = 0, waited = true} end
+        waiting = {}
+      end
     end
+    if #sends == 0 and next(waiting) then
+      error("pull.check: checks wait on each other", 0) -- cannot happen: once() asks before it waits
+    end
+    for i in pairs(waiting) do ready[i] = {n = 0, waited = true} end
     if #sends > 0 then
       for j, answer in ipairs(http.request_all(sends, {concurrency = concurrency})) do
-        pending[senders[j]] = {answer, n = 1}
+        ready[senders[j]] = {answer, n = 1}
       end
-    elseif waits > 0 then
-      error("pull.check: checks wait on each other", 0) -- cannot happen: once() asks before it waits
     end
   end
 end

@@ -147,6 +147,16 @@ results = pull.check({"reg.example/team/app:1", "reg.example/team/app:9"}, funct
 t.eq({results[1].state, results[1].secret}, {"ok", "second"}, "the second credential pulls when the first is refused")
 t.eq({results[2].state, results[2].secret}, {"not-found", "second"}, "not-found wins over denied when none pulls")
 
+-- a check waiting on a token that a later image's check asks for goes on
+-- in the round that token came: no round is lost to the images' order
+local good_only = keyring.new()
+assert(good_only:add({["reg.example"] = {username = "u", password = PASSWORD}}, "second"))
+requests, batches, server = {}, {}, token_registry({["team/app"] = true}, {["team/app:1"] = OCI_INDEX, ["team/app:2"] = OCI_INDEX})
+results = pull.check({"reg.example/team/app:1", "reg.example/team/app:2"},
+                     function(ref) return (ref.reference == "1" and two or good_only):lookup(ref.name) end)
+t.eq({results[1].state, results[1].secret, results[2].state, batches}, {"ok", "second", "ok", {1, 2, 2}},
+     "the first image's second credential's token, asked by the second image: both HEADs in one round")
+
 -- Basic auth and open registries; Docker Hub's endpoint
 server = function(req)
   if req.url == "https://basic.example/v2/" then return 401, {["www-authenticate"] = 'Basic realm="r"'}, "" end
