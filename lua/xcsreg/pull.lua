@@ -60,11 +60,12 @@
 -- opts.concurrency, 8, in flight, multiplexed on one HTTP/2 connection per
 -- registry where it speaks HTTP/2, else on at most that many kept-alive
 -- HTTP/1.1 ones), then resumes them with their answers. So the checks go in
--- phases that no registry waits on the other for longer than one request:
--- every registry's challenge, then every token, then every HEAD, then the
--- GETs of the refusals' reasons. A challenge, token or answer that another
--- coroutine is already asking for is waited for, not asked again: the
--- bounds above hold. Results keep the images' order.
+-- rounds, each as long as its slowest request: every registry's challenge,
+-- then every token, then every HEAD, then the GETs of the refusals'
+-- reasons; a run takes a few request times, not some per image. A
+-- challenge, token or answer that another coroutine is already asking for
+-- is waited for, not asked again: the bounds above hold. Results keep the
+-- images' order.
 local http = require "http"
 local json = require "json"
 local log = require "log"
