@@ -18,12 +18,13 @@
  * most n connections are opened to a host (CURLMOPT_MAX_HOST_CONNECTIONS).
  *
  * Why a batch and not coroutines that yield in http.request, as k8s_map.c
- * does for the Kubernetes client: the callers (xcsreg.pull) know each
- * phase's requests in advance (every registry's challenge, then every
- * token, then every manifest), so a list in and a list out is all they
- * need, and no Lua code runs while transfers are in flight: nothing can
- * resume, abandon or re-enter a transfer halfway. The coroutines, where a
- * caller wants them, are Lua's own on top (xcsreg.pull's scheduler).
+ * does for the Kubernetes client: no Lua code runs while transfers are in
+ * flight, so nothing can resume, abandon or re-enter a transfer halfway,
+ * and this file has no scheduler to get right. A caller with coroutines
+ * keeps them in Lua, on top: xcsreg.pull's checks yield their requests,
+ * and each round of them goes out as one batch (every registry's
+ * challenge, then every token, then every manifest). The price is that a
+ * round lasts as long as its slowest request, which a few rounds afford.
  *
  * Both share one connection pool (a curl share handle: connections, TLS
  * sessions, DNS), so a connection opened by either serves the other.
