@@ -136,6 +136,12 @@ int main(void)
 	              "  headers = {['X-A'] = 'b'}, method = 'POST', body = 'x'}\n"
 	              "assert(ok == nil and err)\n"
 	              "assert(not pcall(http.request, {url = 'http://x', bogus = 1}))\n");
+	sweep("http.request_all", "local http = require 'http'\n"
+	              "local r = http.request_all({{url = 'http://127.0.0.1:1/a', connect_timeout = 1},\n"
+	              "  {url = 'http://127.0.0.1:1/b', method = 'POST', body = 'x', headers = {['X-A'] = 'b'}},\n"
+	              "  {url = 'http://127.0.0.1:1/c', basic_auth = {'u', 'p'}}}, {concurrency = 2})\n"
+	              "assert(r[1][1] == nil and r[2].n == 2 and r[3][2])\n"
+	              "assert(not pcall(http.request_all, {{url = 'http://x'}, {bogus = 1}}))\n");
 	sweep("yaml", "local yaml = require 'yaml'\n"
 	              "local v = assert(yaml.decode('a: &x {b: [1, 2.5, ~, !!binary aGk=]}\\nc:\\n  <<: *x\\n  d: *x\\n'))\n"
 	              "assert(yaml.decode('a: 1\\na: 2') == nil)\n"
