@@ -73,6 +73,25 @@ def api_resource_list():
     return {"kind": "APIResourceList", "groupVersion": "v1", "resources": res}
 
 
+COORDINATION_GROUP = {"name": "coordination.k8s.io",
+                      "versions": [{"groupVersion": "coordination.k8s.io/v1", "version": "v1"}],
+                      "preferredVersion": {"groupVersion": "coordination.k8s.io/v1", "version": "v1"}}
+
+
+def coordination_resource_list():
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "coordination.k8s.io/v1",
+            "resources": [{"name": "leases", "singularName": "lease", "namespaced": True, "kind": "Lease",
+                           "verbs": VERBS_NS}]}
+
+
+def openapi_coordination():
+    p = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": {p: {"patch": {
+        "x-kubernetes-group-version-kind": {"group": "coordination.k8s.io", "version": "v1", "kind": "Lease"},
+        "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+        "responses": {}}}}}
+
+
 def openapi_v1():
     """The minimum kubectl's query-param verifier needs to switch to
     server-side field validation (cli-runtime query_param_verifier_v3.go)."""
@@ -370,11 +389,19 @@ class APIHandler(Handler):
                 obj = {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
                     {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:%d" % self.server.server_address[1]}]}
             elif p == "/apis":
-                obj = {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+                obj = {"kind": "APIGroupList", "apiVersion": "v1", "groups": [COORDINATION_GROUP]}
+            elif p == "/apis/coordination.k8s.io":
+                obj = dict({"kind": "APIGroup", "apiVersion": "v1"}, **COORDINATION_GROUP)
+            elif p == "/apis/coordination.k8s.io/v1":
+                obj = coordination_resource_list()
+            elif p == "/openapi/v3/apis/coordination.k8s.io/v1":
+                obj = openapi_coordination()
             elif p == "/api/v1":
                 obj = api_resource_list()
             elif p == "/openapi/v3":
-                obj = {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=0123ABCD"}}}
+                obj = {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=0123ABCD"},
+                                 "apis/coordination.k8s.io/v1": {
+                                     "serverRelativeURL": "/openapi/v3/apis/coordination.k8s.io/v1?hash=4567CDEF"}}}
             elif p == "/openapi/v3/api/v1":
                 obj = openapi_v1()
             elif path.startswith("/api/v1/") or (path.startswith("/apis/") and path.count("/") >= 4):
