@@ -453,13 +453,13 @@ class APIHandler(Handler):
         objects encoded as GET encodes them; the stream ends cleanly (the
         terminating chunk) at the timeout: timeoutSeconds, or when absent/0
         --min-request-timeout times a random factor in [1, 2)
-        (handlers/get.go ListResource). Bookmarks (allowWatchBookmarks) come
+        (handlers/get.go ListResource: `if timeout == 0 && minRequestTimeout > 0`). Bookmarks (allowWatchBookmarks) come
         roughly every bookmarkFrequency (a minute) and 2 s before the deadline
         (cacher/cache_watcher.go nextBookmarkTime). A reset, restore or
         restart drops the connection without the terminating chunk."""
         sim, api = self.server.sim, self.server.sim.api
-        timeout = w.timeout
-        if timeout <= 0:
+        timeout = w.timeout  # negative: over at once, as upstream ("in keeping with 1.30 behavior")
+        if timeout == 0:
             timeout = sim.min_request_timeout * ((random.random() + 1.0) if sim.randomize_timeout else 1.0)
         start = time.monotonic()
         deadline = start + timeout
