@@ -151,12 +151,14 @@ class Sim:
             self.conn_seq += 1
             return self.conn_seq
 
-    def take_fault(self, method, path):
+    def take_fault(self, method, path, verb=None):
         with self.lock:
             for f in self.faults:
                 if f["remaining"] <= 0:
                     continue
                 if f.get("method") not in (None, "", "*") and f["method"].upper() != method:
+                    continue
+                if f.get("verb") not in (None, "", "*") and f["verb"] != verb:
                     continue
                 if f.get("path_regex") and not re.search(f["path_regex"], path):
                     continue
@@ -304,7 +306,13 @@ class APIHandler(Handler):
                       [("Retry-After", str(sim.throttle_retry)), ("X-Content-Type-Options", "nosniff")])
             return
         try:
-            fault = sim.take_fault(self.command, path)
+            verb = None
+            if sim.faults and (path.startswith("/api/v1/") or path.startswith("/apis/")):
+                try:
+                    verb = sim.api.request_info(k8s.Request(self.command, path, query, self.headers, b"")).verb
+                except APIError:
+                    pass
+            fault = sim.take_fault(self.command, path, verb)
             if fault and self.inject(fault, path, query, body, entry):
                 return
             entry["status"] = self.serve_api(path, query, body, entry)

@@ -978,20 +978,26 @@ class API:
                                "AdditionalErrorMsg: Precondition failed: %s in precondition: %s, %s in object meta: %s"
                                % (storage_key, field, want, field, have))
         kind = obj["kind"]
+        if kind == "Namespace":
+            # The namespace is marked Terminating first (a stored version: a
+            # MODIFIED event), the namespace controller removes the contents,
+            # then the namespace goes; the answer is the Terminating version.
+            gone = copy.deepcopy(obj)
+            gone["metadata"]["deletionTimestamp"] = now()
+            gone["status"] = {"phase": "Terminating"}
+            gone = encode_for(kind, gone)
+            if opts.dry:
+                return Result(200, gone)
+            gone = self.store_update(key, gone)
+            for k in [k for k in self.objects if k[1] == info.name and k[0] != "namespaces"]:
+                self.remove(k)
+            self.remove(key)
+            return Result(200, gone)
         if not opts.dry:
-            if kind == "Namespace":  # contents go first, as the namespace controller removes them
-                for k in [k for k in self.objects if k[1] == info.name and k[0] != "namespaces"]:
-                    self.remove(k)
             self.remove(key)
         if kind in ("Secret", "Lease"):  # the generic store answers a Success Status
             return Result(200, status_obj("Success", details=details(info.name, group=api_group(info.resource),
                                                                      kind=info.resource, uid=obj["metadata"]["uid"])))
-        if kind == "Namespace":
-            gone = copy.deepcopy(obj)
-            gone["metadata"]["deletionTimestamp"] = now()
-            gone["spec"] = obj["spec"]
-            gone["status"] = {"phase": "Terminating"}
-            return Result(200, encode_for(kind, gone))
         if kind == "Pod":
             gone = copy.deepcopy(obj)
             gone["metadata"]["deletionTimestamp"] = now()

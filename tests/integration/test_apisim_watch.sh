@@ -132,6 +132,14 @@ expect_eq "a watch resumed from the last resourceVersion seen works after a rest
 out=$(api GET "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=$old")
 expect_contains "an older one gets 410 Expired" "\"too old resource version: $old ($rst)\",\"reason\":\"Expired\",\"code\":410" "$out"
 
+# --- a fault aimed at watches only ----------------------------------------------
+ctl POST /faults '{"verb":"watch","status":500}' >/dev/null
+out=$(api GET "/api/v1/namespaces/default/secrets?resourceVersion=0")
+expect_contains "a fault with verb watch spares the list" '"kind":"SecretList"' "$out"
+out=$(api GET "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=0")
+expect_contains "... and hits the watch" '"code":500' "$out"
+ctl DELETE /faults >/dev/null
+
 # --- many concurrent watches, no blocking ----------------------------------------
 for i in $(seq 20); do
 	api GET "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=$rst&timeoutSeconds=2" >"$work/c$i" &
@@ -192,10 +200,11 @@ while True:
     if i >= len(s): break
     o, i = dec.raw_decode(s, i)
     print(o["metadata"]["name"], "deleted" if o["metadata"].get("deletionTimestamp") else "")' "$work/k2" | sed 's/ $//')
-	expect_eq "kubectl get ns --watch -o json" "default
+	expect_eq "kubectl get ns --watch -o json: created, Terminating, gone" "default
 kube-system
 wns
-wns" "$got"
+wns deleted
+wns deleted" "$got"
 
 	# The server's timeout ends kubectl's watch: kubectl exits, at once.
 	ctl POST /watch '{"min_request_timeout":1,"randomize":false}' >/dev/null
