@@ -490,6 +490,16 @@ class APIHandler(Handler):
         entry["status"] = 200
         with sim.lock:
             sim.watches_open += 1
+        counted = [True]
+
+        def over(how):
+            # Not counted as open any more before the client can see the end,
+            # so that GET /watch never shows a watch its client saw end.
+            entry["watch_end"] = how
+            if counted[0]:
+                counted[0] = False
+                with sim.lock:
+                    sim.watches_open -= 1
         ended = "timeout"
         try:
             def send(typ, obj):
@@ -498,6 +508,7 @@ class APIHandler(Handler):
             if w.error is not None:
                 send("ERROR", w.error)
                 ended = "error"
+                over(ended)
                 self.write_chunk(b"")
                 return 200
             for obj in w.initial:
@@ -511,6 +522,8 @@ class APIHandler(Handler):
                             break
                         events = api.watch_pending(w)
                         now = time.monotonic()
+                        if api.end_generation != w.end_generation:
+                            deadline = now  # POST /watch/end: over, cleanly
                         if events or now >= deadline or (bookmark_at is not None and now >= bookmark_at):
                             break
                         if self.client_gone():
@@ -523,6 +536,7 @@ class APIHandler(Handler):
                     self.close_connection = True
                     return 200
                 if ended == "dropped":
+                    over(ended)
                     self.close_connection = True
                     try:
                         socket.socket.shutdown(self.connection, socket.SHUT_RDWR)
@@ -539,6 +553,7 @@ class APIHandler(Handler):
                     send("BOOKMARK", w.bookmark(max(current_rv, w.last)))
                     bookmark_at = next_bookmark(now)
                 if now >= deadline:
+                    over(ended)
                     self.write_chunk(b"")
                     return 200
         except OSError:  # the client went away
@@ -546,9 +561,7 @@ class APIHandler(Handler):
             self.close_connection = True
             return 200
         finally:
-            entry["watch_end"] = ended
-            with sim.lock:
-                sim.watches_open -= 1
+            over(ended)
 
 
 class ControlHandler(Handler):
@@ -658,6 +671,11 @@ class ControlHandler(Handler):
                     if "bookmark_seconds" in body:
                         sim.bookmark_seconds = float(body["bookmark_seconds"])
                 return self.reply(200, self.watch_state())
+            if route == ("POST", "/watch/end"):
+                with sim.lock:
+                    n = sim.watches_open
+                api.end_watches()
+                return self.reply(200, {"ended": n})
             if route == ("GET", "/watch"):
                 return self.reply(200, self.watch_state())
             if route == ("POST", "/restart"):

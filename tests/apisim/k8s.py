@@ -196,6 +196,7 @@ class API:
         # Watchers wait on this for new events (notify_all on every write).
         self.cond = threading.Condition(self.lock)
         self.generation = 0  # bumped by reset/restore/restart: open watches of an older one are dropped
+        self.end_generation = 0  # bumped by POST /watch/end: open watches of an older one end cleanly
         self.plain = plain
         self.default_tokens = tokens or {"admin-token": {"name": "admin", "groups": [ADMIN_GROUP]},
                                          "alice-token": {"name": "alice", "groups": []}}
@@ -237,6 +238,12 @@ class API:
         with self.lock:
             self.watch_floor = self.rv
             return self.rv
+
+    def end_watches(self):
+        """Every open watch ends now, cleanly, as at its timeout."""
+        with self.lock:
+            self.end_generation += 1
+            self.cond.notify_all()
 
     def emit(self, typ, key, obj, prev):
         with self.lock:
@@ -559,6 +566,7 @@ class API:
             except ValueError:
                 raise bad_request("apisim: timeoutSeconds %s is not an integer" % go_quote(t))
         w.generation = self.generation
+        w.end_generation = self.end_generation
         rv = req.q("resourceVersion")
         if rv in ("", "0"):
             w.initial = [obj for key, obj in sorted(self.objects.items(), key=lambda kv: kv[0][1] + "/" + kv[0][2])

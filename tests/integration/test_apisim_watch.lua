@@ -52,6 +52,13 @@ t.eq(ev[1] and ev[1].object.code, 410, "a watch from before the restart: 410")
 t.eq(ev[1] and ev[1].object.message,
   string.format("too old resource version: %s (%s)", rv, restarted), "... too old resource version")
 
+curl_watch(tmp .. "/c", "resourceVersion=0")
+simctl.wait_watches(1)
+t.eq(simctl.end_watches(), 1, "end_watches() ends the open watch")
+t.eq(simctl.wait_watches(0).open, 0, "... which closes")
+local log = simctl.log()
+t.eq(log[#log].watch_end, "timeout", "... cleanly, as at its timeout")
+
 simctl.seed { kind = "Secret", metadata = { name = "later", namespace = "default" } }
 local c = simctl.compact()
 t.ok(tonumber(c) > tonumber(restarted), "compact() returns the current resourceVersion", c)
