@@ -41,6 +41,7 @@ VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0",
            "platform": "linux/amd64"}
 PUBLIC_PATHS = ("/version", "/version/", "/healthz", "/livez", "/readyz")
 VERBS_NS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+TOO_LARGE_WAIT_SECONDS = 3.0  # watch_cache.go blockTimeout
 CLIENT_CHECK_SECONDS = 0.25  # how often a waiting watch looks whether its client went away
 APF_BODY = b"Too many requests, please try again later.\n"
 
@@ -505,6 +506,15 @@ class APIHandler(Handler):
             def send(typ, obj):
                 self.write_chunk(gojson.encode({"type": typ, "object": obj}))
                 entry["watch_events"] += 1
+            if w.wait_for is not None:
+                with api.cond:
+                    limit = time.monotonic() + TOO_LARGE_WAIT_SECONDS
+                    while api.rv < w.wait_for and time.monotonic() < limit and api.generation == w.generation:
+                        api.cond.wait(limit - time.monotonic())
+                    if api.rv >= w.wait_for:
+                        api.watch_initial(w)
+                    else:
+                        w.error = api.too_large(w.wait_for)
             if w.error is not None:
                 send("ERROR", w.error)
                 ended = "error"
@@ -513,6 +523,8 @@ class APIHandler(Handler):
                 return 200
             for obj in w.initial:
                 send("ADDED", obj)
+            if w.initial_end:
+                send("BOOKMARK", w.bookmark(w.last, initial_end=True))
             bookmark_at = next_bookmark(time.monotonic()) if w.bookmarks else None
             while True:
                 with api.cond:

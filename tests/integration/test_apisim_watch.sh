@@ -77,6 +77,24 @@ ADDED kube-system" "$(printf '%s\n' "$out" | python3 -S -c '
 import json, sys
 for l in sys.stdin:
     e = json.loads(l); print(e["type"], e["object"]["metadata"]["name"])')"
+# WatchList: sendInitialEvents=true, then the initial-events-end bookmark
+out=$(api GET "/api/v1/namespaces?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true")
+nsrv=$(api GET /api/v1/namespaces | rv_of)
+expect_eq "sendInitialEvents=true: ADDED each, then BOOKMARK k8s.io/initial-events-end" "ADDED default
+ADDED kube-system
+BOOKMARK {\"kind\":\"Namespace\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"$nsrv\",\"creationTimestamp\":null,\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}},\"spec\":{},\"status\":{}}" \
+	"$(printf '%s\n' "$out" | python3 -S -c '
+import json, sys
+for l in sys.stdin:
+    e = json.loads(l)
+    print(e["type"], e["object"]["metadata"]["name"] if e["type"] == "ADDED" else json.dumps(e["object"], separators=(",", ":")))')"
+out=$(api GET "/api/v1/namespaces?watch=true&sendInitialEvents=true")
+expect_eq "sendInitialEvents without resourceVersionMatch: 422 ListOptions" \
+	'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan' \
+	"$(printf '%s' "$out" | jget 'd["message"]')"
+out=$(api GET "/api/v1/namespaces?watch=true&sendInitialEvents=false&resourceVersionMatch=NotOlderThan")
+expect_eq "sendInitialEvents=false from resourceVersion \"\": no initial state" "" "$out"
+
 out=$(api GET "/api/v1/secrets?watch=true&labelSelector=x%3Dy")
 expect_eq "watch with a label selector that matches nothing: no events" "" "$out"
 
