@@ -32,6 +32,11 @@ local rv = st.resourceVersion
 curl_watch(tmp .. "/a", "resourceVersion=" .. rv)
 t.eq(simctl.wait_watches(1).open, 1, "wait_watches(1) once curl watches")
 simctl.seed { kind = "Secret", metadata = { name = "seeded", namespace = "default" } }
+-- A restart drops what a watch has not sent yet: wait until curl has the event.
+for _ = 1, 100 do
+  if #lines(tmp .. "/a") > 0 then break end
+  os.execute("sleep 0.05")
+end
 local restarted = simctl.restart(100)
 t.eq(simctl.wait_watches(0).open, 0, "restart() drops the open watch")
 local ev = lines(tmp .. "/a")
