@@ -13,7 +13,9 @@ import argparse
 import io
 import json
 import os
+import random
 import re
+import select
 import signal
 import socket
 import ssl
@@ -39,6 +41,8 @@ VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0",
            "platform": "linux/amd64"}
 PUBLIC_PATHS = ("/version", "/version/", "/healthz", "/livez", "/readyz")
 VERBS_NS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+TOO_LARGE_WAIT_SECONDS = 3.0  # watch_cache.go blockTimeout
+CLIENT_CHECK_SECONDS = 0.25  # how often a waiting watch looks whether its client went away
 APF_BODY = b"Too many requests, please try again later.\n"
 
 # Status bodies for injected faults, keyed by code: (reason, message).
@@ -68,6 +72,25 @@ def api_resource_list():
             r["categories"] = ["all"]
         res.append(r)
     return {"kind": "APIResourceList", "groupVersion": "v1", "resources": res}
+
+
+COORDINATION_GROUP = {"name": "coordination.k8s.io",
+                      "versions": [{"groupVersion": "coordination.k8s.io/v1", "version": "v1"}],
+                      "preferredVersion": {"groupVersion": "coordination.k8s.io/v1", "version": "v1"}}
+
+
+def coordination_resource_list():
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "coordination.k8s.io/v1",
+            "resources": [{"name": "leases", "singularName": "lease", "namespaced": True, "kind": "Lease",
+                           "verbs": VERBS_NS}]}
+
+
+def openapi_coordination():
+    p = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": {p: {"patch": {
+        "x-kubernetes-group-version-kind": {"group": "coordination.k8s.io", "version": "v1", "kind": "Lease"},
+        "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+        "responses": {}}}}}
 
 
 def openapi_v1():
@@ -105,6 +128,10 @@ class Sim:
         self.api = k8s.API(plain=plain, tokens=tokens)
         self.lock = threading.Lock()
         self.conn_seq = 0
+        self.conns = set()       # open API connections (POST /restart drops them)
+        self.down_until = 0.0    # POST /restart down_ms: API connections are closed at once until then
+        self.default_min_request_timeout = 1800.0  # --min-request-timeout; POST /watch changes it until reset
+        self.watches_open = 0
         self.reset()
 
     def reset(self):
@@ -115,6 +142,9 @@ class Sim:
             self.max_inflight = None
             self.throttle_retry = 1
             self.inflight = 0
+            self.randomize_timeout = True  # the default watch timeout is min-request-timeout * [1, 2)
+            self.bookmark_seconds = 60.0   # cacher.go bookmarkFrequency
+            self.min_request_timeout = self.default_min_request_timeout
         self.api.reset()
 
     def next_conn(self):
@@ -122,12 +152,14 @@ class Sim:
             self.conn_seq += 1
             return self.conn_seq
 
-    def take_fault(self, method, path):
+    def take_fault(self, method, path, verb=None):
         with self.lock:
             for f in self.faults:
                 if f["remaining"] <= 0:
                     continue
                 if f.get("method") not in (None, "", "*") and f["method"].upper() != method:
+                    continue
+                if f.get("verb") not in (None, "", "*") and f["verb"] != verb:
                     continue
                 if f.get("path_regex") and not re.search(f["path_regex"], path):
                     continue
@@ -137,6 +169,17 @@ class Sim:
                 f["remaining"] -= 1
                 return dict(f)
         return None
+
+    def drop_connections(self):
+        """What a restarting apiserver does to its clients: every TCP
+        connection closes, open watches without their terminating chunk."""
+        with self.lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                socket.socket.shutdown(c, socket.SHUT_RDWR)  # the raw socket: TLS state untouched
+            except OSError:
+                pass
 
     def enter(self):
         with self.lock:
@@ -160,6 +203,17 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.conn_id = self.server.sim.next_conn()
+        if self.server.track:
+            with self.server.sim.lock:
+                self.server.sim.conns.add(self.connection)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            if self.server.track:
+                with self.server.sim.lock:
+                    self.server.sim.conns.discard(self.connection)
 
     def log_message(self, fmt, *args):
         if self.server.verbose:
@@ -238,25 +292,34 @@ class APIHandler(Handler):
         path, query = unquote(url.path), parse_qs(url.query, keep_blank_values=True)
         body = self.read_body()
         entry = {"conn": self.conn_id, "method": self.command, "path": path, "query": query,
-                 "content_type": self.headers.get("Content-Type"), "user": None, "status": None,
+                 "content_type": self.headers.get("Content-Type"), "user": None, "verb": None, "status": None,
                  "body": body.decode("utf-8", "replace")}
         with sim.lock:
             sim.log.append(entry)
             if sim.log_file:  # the whole run's log, which /reset does not clear
                 sim.log_file.write(json.dumps(entry) + "\n")
-        if not sim.enter():
+        # Watches are long-running requests, which max-in-flight does not count.
+        long_running = self.command == "GET" and k8s.go_bool_q(query.get("watch", [""])[-1])
+        if not long_running and not sim.enter():
             # Priority & fairness / max-in-flight rejection: plain text, not a Status.
             entry["status"] = 429
             self.send(429, APF_BODY, "text/plain; charset=utf-8",
                       [("Retry-After", str(sim.throttle_retry)), ("X-Content-Type-Options", "nosniff")])
             return
         try:
-            fault = sim.take_fault(self.command, path)
+            verb = None
+            if sim.faults and (path.startswith("/api/v1/") or path.startswith("/apis/")):
+                try:
+                    verb = sim.api.request_info(k8s.Request(self.command, path, query, self.headers, b"")).verb
+                except APIError:
+                    pass
+            fault = sim.take_fault(self.command, path, verb)
             if fault and self.inject(fault, path, query, body, entry):
                 return
             entry["status"] = self.serve_api(path, query, body, entry)
         finally:
-            sim.leave()
+            if not long_running:
+                sim.leave()
 
     def inject(self, f, path, query, body, entry):
         """Apply a fault; True when the request has been answered (or dropped)."""
@@ -335,16 +398,30 @@ class APIHandler(Handler):
                 obj = {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
                     {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:%d" % self.server.server_address[1]}]}
             elif p == "/apis":
-                obj = {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+                obj = {"kind": "APIGroupList", "apiVersion": "v1", "groups": [COORDINATION_GROUP]}
+            elif p == "/apis/coordination.k8s.io":
+                obj = dict({"kind": "APIGroup", "apiVersion": "v1"}, **COORDINATION_GROUP)
+            elif p == "/apis/coordination.k8s.io/v1":
+                obj = coordination_resource_list()
+            elif p == "/openapi/v3/apis/coordination.k8s.io/v1":
+                obj = openapi_coordination()
             elif p == "/api/v1":
                 obj = api_resource_list()
             elif p == "/openapi/v3":
-                obj = {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=0123ABCD"}}}
+                obj = {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=0123ABCD"},
+                                 "apis/coordination.k8s.io/v1": {
+                                     "serverRelativeURL": "/openapi/v3/apis/coordination.k8s.io/v1?hash=4567CDEF"}}}
             elif p == "/openapi/v3/api/v1":
                 obj = openapi_v1()
             elif path.startswith("/api/v1/") or (path.startswith("/apis/") and path.count("/") >= 4):
                 req = k8s.Request(self.command, path, query, self.headers, body, user)
+                try:
+                    entry["verb"] = api.request_info(req).verb
+                except APIError:
+                    pass
                 res = api.handle(req)
+                if getattr(res, "watch", None) is not None:
+                    return self.stream_watch(res.watch, entry)
                 self.respond_obj(res.code, res.obj, query, res.headers)
                 return res.code
             else:
@@ -363,6 +440,140 @@ class APIHandler(Handler):
             self.respond_obj(500, status_obj("Failure", "Internal error occurred: apisim: %r" % e,
                                              "InternalError", None, 500), query)
             return 500
+
+
+    def client_gone(self):
+        """A watching client sends nothing: a readable socket means it closed
+        (Go's server notices the same through its background read)."""
+        try:
+            if isinstance(self.connection, ssl.SSLSocket) and self.connection.pending():
+                return True
+            return bool(select.select([self.connection], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+
+    def write_chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def stream_watch(self, w, entry):
+        """Serve a watch as k8s.io/apiserver/pkg/endpoints/handlers/watch.go
+        serveWatch does: 200, chunked, one JSON WatchEvent per chunk and line,
+        objects encoded as GET encodes them; the stream ends cleanly (the
+        terminating chunk) at the timeout: timeoutSeconds, or when absent/0
+        --min-request-timeout times a random factor in [1, 2)
+        (handlers/get.go ListResource: `if timeout == 0 && minRequestTimeout > 0`). Bookmarks (allowWatchBookmarks) come
+        roughly every bookmarkFrequency (a minute) and 2 s before the deadline
+        (cacher/cache_watcher.go nextBookmarkTime). A reset, restore or
+        restart drops the connection without the terminating chunk."""
+        sim, api = self.server.sim, self.server.sim.api
+        timeout = w.timeout  # negative: over at once, as upstream ("in keeping with 1.30 behavior")
+        if timeout == 0:
+            timeout = sim.min_request_timeout * ((random.random() + 1.0) if sim.randomize_timeout else 1.0)
+        start = time.monotonic()
+        deadline = start + timeout
+
+        def next_bookmark(now):
+            t = min(now + sim.bookmark_seconds, deadline - 2.0)
+            return t if t >= now else None
+
+        self.send_response_only(200)
+        self.send_header("Audit-Id", str(uuid.uuid4()))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Date", formatdate(usegmt=True))
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        # Keys set before the status, so GET /log (another thread) sees no dict change size.
+        entry["watch_events"] = 0
+        entry["watch_end"] = None
+        entry["status"] = 200
+        with sim.lock:
+            sim.watches_open += 1
+        counted = [True]
+
+        def over(how):
+            # Not counted as open any more before the client can see the end,
+            # so that GET /watch never shows a watch its client saw end.
+            entry["watch_end"] = how
+            if counted[0]:
+                counted[0] = False
+                with sim.lock:
+                    sim.watches_open -= 1
+        ended = "timeout"
+        try:
+            def send(typ, obj):
+                self.write_chunk(gojson.encode({"type": typ, "object": obj}))
+                entry["watch_events"] += 1
+            if w.wait_for is not None:
+                with api.cond:
+                    limit = time.monotonic() + TOO_LARGE_WAIT_SECONDS
+                    while api.rv < w.wait_for and time.monotonic() < limit and api.generation == w.generation:
+                        api.cond.wait(limit - time.monotonic())
+                    if api.rv >= w.wait_for:
+                        api.watch_initial(w)
+                    else:
+                        w.error = api.too_large(w.wait_for)
+            if w.error is not None:
+                send("ERROR", w.error)
+                ended = "error"
+                over(ended)
+                self.write_chunk(b"")
+                return 200
+            for obj in w.initial:
+                send("ADDED", obj)
+            if w.initial_end:
+                send("BOOKMARK", w.bookmark(w.last, initial_end=True))
+            bookmark_at = next_bookmark(time.monotonic()) if w.bookmarks else None
+            while True:
+                with api.cond:
+                    while True:
+                        if api.generation != w.generation:
+                            ended = "dropped"
+                            break
+                        events = api.watch_pending(w)
+                        now = time.monotonic()
+                        if api.end_generation != w.end_generation:
+                            deadline = now  # POST /watch/end: over, cleanly
+                        if events or now >= deadline or (bookmark_at is not None and now >= bookmark_at):
+                            break
+                        if self.client_gone():
+                            ended = "client"
+                            break
+                        wake = deadline if bookmark_at is None else min(deadline, bookmark_at)
+                        api.cond.wait(min(wake - now, CLIENT_CHECK_SECONDS))
+                    current_rv = api.rv
+                if ended == "client":
+                    self.close_connection = True
+                    return 200
+                if ended == "dropped":
+                    over(ended)
+                    self.close_connection = True
+                    try:
+                        socket.socket.shutdown(self.connection, socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return 200
+                for e in events:
+                    w.last = e.rv
+                    out = w.translate(e)
+                    if out is not None:
+                        send(*out)
+                now = time.monotonic()
+                if bookmark_at is not None and now >= bookmark_at:
+                    send("BOOKMARK", w.bookmark(max(current_rv, w.last)))
+                    bookmark_at = next_bookmark(now)
+                if now >= deadline:
+                    over(ended)
+                    self.write_chunk(b"")
+                    return 200
+        except OSError:  # the client went away
+            ended = "client"
+            self.close_connection = True
+            return 200
+        finally:
+            over(ended)
 
 
 class ControlHandler(Handler):
@@ -461,6 +672,31 @@ class ControlHandler(Handler):
                 with sim.lock:
                     sim.max_inflight = None
                 return self.reply(200, {"ok": True})
+            if route == ("POST", "/compact"):
+                return self.reply(200, {"compacted": api.compact()})
+            if route == ("POST", "/watch"):
+                with sim.lock:
+                    if "min_request_timeout" in body:
+                        sim.min_request_timeout = float(body["min_request_timeout"])
+                    if "randomize" in body:
+                        sim.randomize_timeout = bool(body["randomize"])
+                    if "bookmark_seconds" in body:
+                        sim.bookmark_seconds = float(body["bookmark_seconds"])
+                return self.reply(200, self.watch_state())
+            if route == ("POST", "/watch/end"):
+                with sim.lock:
+                    n = sim.watches_open
+                api.end_watches()
+                return self.reply(200, {"ended": n})
+            if route == ("GET", "/watch"):
+                return self.reply(200, self.watch_state())
+            if route == ("POST", "/restart"):
+                with sim.lock:
+                    sim.down_until = time.monotonic() + float(body.get("down_ms", 0)) / 1000.0
+                with api.lock:
+                    api.new_watch_window(api.rv)
+                sim.drop_connections()
+                return self.reply(200, {"resourceVersion": str(api.rv)})
             if route == ("GET", "/healthz"):
                 return self.reply(200, {"ok": True})
             return self.reply(404, {"error": "no such control endpoint %s %s" % route})
@@ -468,6 +704,15 @@ class ControlHandler(Handler):
             return self.reply(400, {"error": "%s: %s" % (type(e).__name__, e)})
         except APIError as e:
             return self.reply(e.code, e.status())
+
+    def watch_state(self):
+        sim, api = self.server.sim, self.server.sim.api
+        with sim.lock:
+            st = {"open": sim.watches_open, "min_request_timeout": sim.min_request_timeout,
+                  "randomize": sim.randomize_timeout, "bookmark_seconds": sim.bookmark_seconds}
+        with api.lock:
+            st.update(resourceVersion=str(api.rv), compacted=str(api.watch_floor))
+        return st
 
     def put_object(self, body):
         """Store an object as given (bypasses auth, admission and validation)."""
@@ -491,14 +736,16 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, addr, handler, sim, tls=None, verbose=False):
-        self.sim, self.tls, self.verbose = sim, tls, verbose
+    def __init__(self, addr, handler, sim, tls=None, verbose=False, track=False):
+        self.sim, self.tls, self.verbose, self.track = sim, tls, verbose, track
         super().__init__(addr, handler)
 
     def finish_request(self, request, client_address):
         # TLS handshake in the per-connection thread, so a slow or failing
         # client never blocks the accept loop.
         conn = request
+        if self.track and time.monotonic() < self.sim.down_until:  # "restarting"
+            return
         if self.tls is not None:
             request.settimeout(10)
             try:
@@ -524,6 +771,9 @@ def main():
     ap.add_argument("--ready-file", required=True)
     ap.add_argument("--plain", action="store_true", help="serve the API over plain HTTP")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--min-request-timeout", type=float, default=1800.0,
+                    help="kube-apiserver's: a watch without timeoutSeconds ends after this many seconds "
+                         "times a random factor in [1, 2)")
     ap.add_argument("--log-file", help="also append each request log entry to this file, as a JSON line")
     args = ap.parse_args()
 
@@ -538,7 +788,8 @@ def main():
 
     sim = Sim(args.plain, load_tokens(args.certs))
     sim.log_file = open(args.log_file, "a", buffering=1) if args.log_file else None
-    api_srv = Server(("127.0.0.1", 0), APIHandler, sim, tls, args.verbose)
+    sim.default_min_request_timeout = sim.min_request_timeout = args.min_request_timeout
+    api_srv = Server(("127.0.0.1", 0), APIHandler, sim, tls, args.verbose, track=True)
     ctl_srv = Server(("127.0.0.1", 0), ControlHandler, sim, None, args.verbose)
     for s in (api_srv, ctl_srv):
         threading.Thread(target=s.serve_forever, daemon=True).start()

@@ -5,6 +5,7 @@ namespace match -> mutating admission -> existence/preconditions -> validation
 """
 
 import base64
+import bisect
 import copy
 import datetime
 import json
@@ -17,7 +18,8 @@ from gojson import GoJSONError, go_quote, json_type_name
 from k8stypes import (APIError, FieldError, GROUP_VERSION, KIND_TO_RESOURCE, RESOURCES, V1_KINDS, DecodeContext,
                       already_exists, bad_request, conflict, decode_value, details, encode_for, forbidden,
                       generate_name, generic_422, internal, invalid, method_not_allowed, not_found, not_found_path,
-                      status_obj, too_large, unsupported_media, validate_namespace, validate_pod,
+                      status_obj, too_large, unsupported_media, validate_lease, validate_lease_spec,
+                      validate_namespace, validate_pod,
                       validate_meta_update, validate_pod_update, validate_secret, validate_secret_update,
                       validate_service_account)
 import patch as patchlib
@@ -131,9 +133,72 @@ class RequestInfo:
             resource, namespace, name, subresource, verb)
 
 
+class WatchEvent:
+    __slots__ = ("rv", "type", "key", "obj", "prev")
+
+    def __init__(self, rv, typ, key, obj, prev):
+        self.rv, self.type, self.key, self.obj, self.prev = rv, typ, key, obj, prev
+
+
+class Watch:
+    """One watch request (GET ...?watch=true), as the apiserver's cacher
+    serves it: what it selects, where it starts, what it owes the client
+    first. The streaming itself is apisim.py's (APIHandler.stream_watch)."""
+
+    def __init__(self, resource, namespace, labels, fields):
+        self.resource, self.namespace, self.labels, self.fields = resource, namespace, labels, fields
+        self.kind = RESOURCES[resource][0]
+        self.api_version = GROUP_VERSION.get(resource, "v1")
+        self.initial = []      # ADDED objects owed first (resourceVersion "" or "0")
+        self.initial_end = False  # then a BOOKMARK annotated k8s.io/initial-events-end (sendInitialEvents)
+        self.wait_for = None   # sendInitialEvents=true with a resourceVersion the store has not reached
+        self.error = None      # a Status sent as the one ERROR event (410 Expired)
+        self.last = 0          # the resourceVersion the client has seen
+        self.bookmarks = False
+        self.timeout = 0       # timeoutSeconds (0: the server's default)
+        self.generation = 0
+
+    def selects(self, key, obj):
+        res, ns, _ = key
+        if res != self.resource or (self.namespace and ns != self.namespace):
+            return False
+        return (all(r(obj["metadata"].get("labels") or {}) for r in self.labels)
+                and all(r(obj) for r in self.fields))
+
+    def translate(self, e):
+        """The event this watcher sees, or None. With a selector, an object
+        that starts matching is ADDED and one that stops is DELETED
+        (k8s.io/apiserver/pkg/storage/cacher/cache_watcher.go convertToWatchEvent)."""
+        cur = self.selects(e.key, e.obj)
+        if e.type == "ADDED":
+            return ("ADDED", e.obj) if cur else None
+        if e.type == "DELETED":
+            return ("DELETED", e.obj) if self.selects(e.key, e.prev) else None
+        old = self.selects(e.key, e.prev)
+        if cur and old:
+            return ("MODIFIED", e.obj)
+        if cur:
+            return ("ADDED", e.obj)
+        if old:
+            return ("DELETED", e.obj)
+        return None
+
+    def bookmark(self, rv, initial_end=False):
+        """BOOKMARK: an empty object of the kind with only the resourceVersion
+        (cacher.go dispatchEvent / watch_cache.go newBookmark)."""
+        meta = {"resourceVersion": str(rv)}
+        if initial_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return encode_for(self.kind, {"kind": self.kind, "apiVersion": self.api_version, "metadata": meta})
+
+
 class API:
     def __init__(self, plain=False, tokens=None):
         self.lock = threading.RLock()
+        # Watchers wait on this for new events (notify_all on every write).
+        self.cond = threading.Condition(self.lock)
+        self.generation = 0  # bumped by reset/restore/restart: open watches of an older one are dropped
+        self.end_generation = 0  # bumped by POST /watch/end: open watches of an older one end cleanly
         self.plain = plain
         self.default_tokens = tokens or {"admin-token": {"name": "admin", "groups": [ADMIN_GROUP]},
                                          "alice-token": {"name": "alice", "groups": []}}
@@ -148,11 +213,44 @@ class API:
             self.owners = {}    # same key -> {unit tuple: {manager: "Apply"|"Update"}}
             self.history = []   # every change to self.objects, in order (see record)
             self.rv = 100
+            self.new_watch_window(0)
             self.max_page = None  # the most items a LIST page holds (control API /paging)
             self.tokens = copy.deepcopy(self.default_tokens)
             self.grants = []
             for ns in ("default", "kube-system"):
                 self.add_namespace(ns)
+
+    def new_watch_window(self, floor):
+        """Forget the watch events and drop open watches (reset, restore,
+        restart). `floor` is the compacted revision: a watch from an older
+        resourceVersion gets 410 Expired (see watch_start)."""
+        with self.lock:
+            self.events = []  # WatchEvent, in resourceVersion order
+            self.watch_floor = floor
+            self.generation += 1
+            self.cond.notify_all()
+
+    def compact(self):
+        """The watch cache no longer holds any event up to the current
+        resourceVersion, as when its window (capacity, eventFreshDuration) has
+        moved on or it was re-listed after an etcd compaction or a restart:
+        watches from an older resourceVersion get 410 Expired, with
+        oldest-1 = this one in the message. Running watches are not affected
+        (a cacheWatcher already has its events)."""
+        with self.lock:
+            self.watch_floor = self.rv
+            return self.rv
+
+    def end_watches(self):
+        """Every open watch ends now, cleanly, as at its timeout."""
+        with self.lock:
+            self.end_generation += 1
+            self.cond.notify_all()
+
+    def emit(self, typ, key, obj, prev):
+        with self.lock:
+            self.events.append(WatchEvent(int(obj["metadata"]["resourceVersion"]), typ, key, obj, prev))
+            self.cond.notify_all()
 
     def next_rv(self):
         self.rv += 1
@@ -167,14 +265,23 @@ class API:
                              "namespace": ns, "name": name, "object": copy.deepcopy(obj)})
 
     def store(self, key, obj):
+        prev = self.objects.get(key)
         self.objects[key] = obj
         self.record("put", key, obj)
+        self.emit("MODIFIED" if prev is not None else "ADDED", key, obj, prev)
 
     def remove(self, key):
         obj = self.objects.pop(key, None)
         self.owners.pop(key, None)
         if obj is not None:
             self.record("delete", key, obj)
+            # A delete is an etcd revision too; the DELETED event carries the
+            # last state with that revision as its resourceVersion
+            # (k8s.io/apiserver/pkg/storage/etcd3/watcher.go prepareObjs:
+            # decodeObj(prevValue, e.rev)).
+            gone = copy.deepcopy(obj)
+            gone["metadata"]["resourceVersion"] = self.next_rv()
+            self.emit("DELETED", key, gone, obj)
 
     def save_state(self):
         """A copy of the store, for restore_state."""
@@ -186,6 +293,7 @@ class API:
         with self.lock:
             self.rv, self.objects, self.owners = copy.deepcopy(state)
             self.history = []
+            self.new_watch_window(self.rv)
 
     def add_namespace(self, name, labels=None, default_sa=True):
         with self.lock:
@@ -206,7 +314,7 @@ class API:
     def put_new(self, resource, ns, name, obj):
         kind = RESOURCES[resource][0]
         obj = copy.deepcopy(obj)
-        obj["kind"], obj["apiVersion"] = kind, "v1"
+        obj["kind"], obj["apiVersion"] = kind, GROUP_VERSION.get(resource, "v1")
         meta = obj.setdefault("metadata", {})
         meta["name"] = name
         if ns:
@@ -289,7 +397,7 @@ class API:
         group_version = "v1"
         if req.path.startswith("/apis/"):
             parts = req.path[len("/apis/"):].split("/")
-            if len(parts) < 4:
+            if len(parts) < 3 or not parts[2]:
                 raise not_found_path()
             group_version, parts = parts[0] + "/" + parts[1], parts[2:]
         else:
@@ -345,6 +453,10 @@ class API:
                 return Result(200, self.get(info))
             if info.verb == "list":
                 return Result(200, self.list(req, info))
+            if info.verb == "watch":
+                res = Result(200)
+                res.watch = self.watch_start(req, info)
+                return res
             if info.verb == "create" and not info.name:
                 return self.create(req, info)
             if info.verb == "update" and info.name:
@@ -427,6 +539,109 @@ class API:
         return {"kind": kind + "List", "apiVersion": GROUP_VERSION.get(info_resource, "v1"), "metadata": meta,
                 "items": [item for _, item in items]}
 
+    # --- WATCH --------------------------------------------------------------
+
+    def watch_start(self, req, info):
+        """Where a watch starts, as kube-apiserver v1.32's watch cache decides
+        (k8s.io/apiserver/pkg/storage/cacher/watch_cache.go getAllEventsSinceLocked):
+          * resourceVersion "" or "0": the current state as ADDED events, then
+            what follows (for "" the real server asks etcd, with the same
+            result; bookmarks are the cache's);
+          * N: the events after N; N older than the compacted revision F:
+            `too old resource version: N (F)`, 410 Expired, sent as a single
+            ERROR event on a 200 stream ("To match the uncached watch
+            implementation, once we have passed authn/authz/admission, and
+            successfully parsed a resource version, other errors must fail
+            with a watch event of type ERROR", cacher.go Watch: newErrWatcher).
+        Called under self.lock."""
+        sie = None
+        if "sendInitialEvents" in req.query:
+            sie = go_bool_q(req.q("sendInitialEvents"))
+        self.validate_watch_options(req, sie)
+        labels = parse_label_selector(req.q("labelSelector"))
+        fields = parse_field_selector(req.q("fieldSelector"), info.resource)
+        ns = info.namespace if RESOURCES[info.resource][2] else ""
+        w = Watch(info.resource, ns, labels, fields)
+        w.bookmarks = go_bool_q(req.q("allowWatchBookmarks"))
+        t = req.q("timeoutSeconds")
+        if t:
+            try:
+                w.timeout = int(t)
+            except ValueError:
+                raise bad_request("apisim: timeoutSeconds %s is not an integer" % go_quote(t))
+        w.generation = self.generation
+        w.end_generation = self.end_generation
+        rv = req.q("resourceVersion")
+        if rv and not rv.isdigit():
+            raise bad_request("apisim: resourceVersion %s is not a number (not simulated)" % go_quote(rv))
+        if sie is not None:
+            # WatchList (v1.32: the WatchList feature gate is on in kube-apiserver):
+            # true: the current state (not older than resourceVersion) as ADDED
+            # events, then, with allowWatchBookmarks, a BOOKMARK annotated
+            # k8s.io/initial-events-end; false: no initial state, from
+            # resourceVersion (0 or "": from now). cacher.go Watch, watch_cache.go.
+            if sie:
+                w.initial_end = w.bookmarks
+                if rv and int(rv) > self.rv:
+                    w.wait_for = int(rv)  # the stream waits (3 s at most) for it: watch_initial
+                    return w
+                self.watch_initial(w)
+                return w
+            if rv in ("", "0"):
+                w.last = self.rv
+                return w
+        if rv in ("", "0"):
+            w.initial = [obj for key, obj in sorted(self.objects.items(), key=lambda kv: kv[0][1] + "/" + kv[0][2])
+                         if w.selects(key, obj)]
+            w.last = self.rv
+        elif not rv.isdigit():
+            raise bad_request("apisim: resourceVersion %s is not a number (not simulated)" % go_quote(rv))
+        else:
+            w.last = int(rv)
+            if w.last < self.watch_floor:
+                w.error = status_obj("Failure", "too old resource version: %d (%d)" % (w.last, self.watch_floor),
+                                     "Expired", None, 410)
+        return w
+
+    def watch_initial(self, w):
+        """sendInitialEvents=true: the current state. Called under self.lock."""
+        w.initial = [obj for key, obj in sorted(self.objects.items(), key=lambda kv: kv[0][1] + "/" + kv[0][2])
+                     if w.selects(key, obj)]
+        w.last = self.rv
+
+    def too_large(self, rv):
+        """storage.NewTooLargeResourceVersionError, after the watch cache waited
+        3 s for rv (watch_cache.go waitUntilFreshAndBlock), sent as the ERROR event."""
+        return status_obj("Failure", "Too large resource version: %d, current: %d" % (rv, self.rv), "Timeout",
+                          details(causes=[{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                                  retry=1), 504)
+
+    def validate_watch_options(self, req, sie):
+        """k8s.io/apimachinery/pkg/apis/meta/internalversion/validation
+        validateWatchOptions (WatchList enabled): 422 ListOptions.meta.k8s.io."""
+        match = req.q("resourceVersionMatch")
+        errs = []
+        if sie is not None and match != "NotOlderThan":
+            errs.append(FieldError("Forbidden", "resourceVersionMatch", None,
+                                   "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
+        if match:
+            if sie is None:
+                errs.append(FieldError("Forbidden", "resourceVersionMatch", None,
+                                       "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"))
+            if match != "NotOlderThan":
+                errs.append(FieldError("NotSupported", "resourceVersionMatch", match,
+                                       'supported values: "NotOlderThan"'))
+            if req.q("continue"):
+                errs.append(FieldError("Forbidden", "resourceVersionMatch", None,
+                                       "resourceVersionMatch is forbidden when continue is provided"))
+        if errs:
+            raise invalid("ListOptions", "", errs, group="meta.k8s.io")
+
+    def watch_pending(self, w):
+        """Events after w.last. Called under self.lock."""
+        i = bisect.bisect_right(self.events, w.last, key=lambda e: e.rv)
+        return self.events[i:]
+
     # --- decoding -----------------------------------------------------------
 
     def read_body(self, req, kind, validation):
@@ -499,7 +714,7 @@ class API:
                 raise invalid("", "", [FieldError("Invalid", "patch", shown, msg)])
             if validation == "Warn":
                 warnings = [warning_header(e) for e in errs]
-        obj["kind"], obj["apiVersion"] = kind, "v1"
+        obj["kind"], obj["apiVersion"] = kind, want_gv
         self.default(obj, defaulting)
         return obj, warnings
 
@@ -602,6 +817,8 @@ class API:
             obj["status"] = {"phase": "Active"}
             labels = obj["metadata"].setdefault("labels", {})
             labels["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
+        elif kind == "Lease":
+            drop_lease_alpha_fields(obj, None)
         elif kind == "Pod":
             spec = obj["spec"]
             for k, v in (("restartPolicy", "Always"), ("terminationGracePeriodSeconds", 30),
@@ -627,16 +844,19 @@ class API:
         kind = obj["kind"]
         if old is None:
             errs = {"Secret": validate_secret, "ServiceAccount": validate_service_account,
-                    "Namespace": validate_namespace, "Pod": validate_pod}[kind](obj)
+                    "Namespace": validate_namespace, "Pod": validate_pod, "Lease": validate_lease}[kind](obj)
         elif kind == "Secret":
             errs = validate_secret_update(obj, old)
         elif kind == "Pod":
             errs = validate_pod_update(obj, old)
+        elif kind == "Lease":
+            errs = validate_meta_update(obj, old) + validate_lease_spec(obj)
         else:
             errs = validate_meta_update(obj, old) + (
                 validate_service_account(obj) if kind == "ServiceAccount" else validate_namespace(obj))
         if errs:
-            raise invalid(kind, obj["metadata"].get("name", ""), errs)
+            raise invalid(kind, obj["metadata"].get("name", ""), errs,
+                          group=api_group(KIND_TO_RESOURCE[kind]))
 
     # --- UPDATE (PUT) and PATCH share the tail ------------------------------
 
@@ -692,6 +912,8 @@ class API:
             obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = ometa["name"]
         elif kind == "Pod":
             obj["status"] = old["status"]
+        elif kind == "Lease":
+            drop_lease_alpha_fields(obj, old)
 
     def patch(self, req, info):
         kind = RESOURCES[info.resource][0]
@@ -822,21 +1044,27 @@ class API:
                                "StorageError: invalid object, Code: 4, Key: %s, ResourceVersion: 0, "
                                "AdditionalErrorMsg: Precondition failed: %s in precondition: %s, %s in object meta: %s"
                                % (storage_key, field, want, field, have))
-        if not opts.dry:
-            self.remove(key)
         kind = obj["kind"]
-        if kind == "Secret":
-            return Result(200, status_obj("Success", details=details(info.name, kind="secrets",
-                                                                     uid=obj["metadata"]["uid"])))
         if kind == "Namespace":
-            if not opts.dry:
-                for k in [k for k in self.objects if k[1] == info.name]:
-                    self.remove(k)
+            # The namespace is marked Terminating first (a stored version: a
+            # MODIFIED event), the namespace controller removes the contents,
+            # then the namespace goes; the answer is the Terminating version.
             gone = copy.deepcopy(obj)
             gone["metadata"]["deletionTimestamp"] = now()
-            gone["spec"] = obj["spec"]
             gone["status"] = {"phase": "Terminating"}
-            return Result(200, encode_for(kind, gone))
+            gone = encode_for(kind, gone)
+            if opts.dry:
+                return Result(200, gone)
+            gone = self.store_update(key, gone)
+            for k in [k for k in self.objects if k[1] == info.name and k[0] != "namespaces"]:
+                self.remove(k)
+            self.remove(key)
+            return Result(200, gone)
+        if not opts.dry:
+            self.remove(key)
+        if kind in ("Secret", "Lease"):  # the generic store answers a Success Status
+            return Result(200, status_obj("Success", details=details(info.name, group=api_group(info.resource),
+                                                                     kind=info.resource, uid=obj["metadata"]["uid"])))
         if kind == "Pod":
             gone = copy.deepcopy(obj)
             gone["metadata"]["deletionTimestamp"] = now()
@@ -885,6 +1113,17 @@ class API:
             stored = self.store_update(key, new)
             self.record_update(key, cur, stored, "apisim-concurrent-writer")
             return stored
+
+
+def drop_lease_alpha_fields(obj, old):
+    """pkg/registry/coordination/lease/strategy.go: with CoordinatedLeaderElection
+    off (v1.32's default) strategy and preferredHolder are dropped unless the
+    stored object already has them."""
+    spec = obj.get("spec") or {}
+    ospec = (old or {}).get("spec") or {}
+    if ospec.get("strategy") is None and ospec.get("preferredHolder") is None:
+        spec.pop("strategy", None)
+        spec.pop("preferredHolder", None)
 
 
 def check_json_patch_ops(body):
@@ -1061,6 +1300,7 @@ def parse_label_selector(sel):
 
 FIELD_LABELS = {"secrets": ("metadata.name", "metadata.namespace", "type"),
                 "serviceaccounts": ("metadata.name", "metadata.namespace"),
+                "leases": ("metadata.name", "metadata.namespace"),
                 "namespaces": ("metadata.name", "status.phase"),
                 "pods": ("metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy",
                          "spec.schedulerName", "spec.serviceAccountName", "status.phase", "status.podIP")}
