@@ -27,7 +27,8 @@ local flags = script.flags {
   { long = "no-verify", help = "write credentials without logging in to their registries first" },
   { long = "force-rotate", help = "mint credentials from their sources again, even when not due" },
   { long = "restart-stuck", help = "delete the pods stuck pulling an image that now pulls, when a Job owns them" },
-  "lock", "lock-timeout", "metrics-file", "concurrency", "request-timeout", "run-timeout", "quiet", "verbose", "help",
+  "lock", "lock-timeout", "metrics-file", "concurrency", "request-timeout", "run-timeout",
+  "cluster-concurrency", "cluster-timeout", "quiet", "verbose", "help",
 }
 
 local function usage(flags_help)
@@ -77,7 +78,7 @@ local function run(opts)
   if opts.output and dry_run ~= "client" then return script.EXIT.USAGE, "--output needs --dry-run=client" end
   -- required here, not above: --help and usage errors need none of the
   -- workflow's modules, and start in a third of the time without them
-  return require("xcsreg.reconcile").run(opts)
+  return require("xcsreg.reconcile").run(opts, flags)
 end
 
 return script.main { name = "setup.lua", flags = flags, usage = usage, run = run }(...)

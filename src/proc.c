@@ -1023,6 +1023,14 @@ static int process_pid(lua_State *L)
 	return 1;
 }
 
+/* proc.clock() -> seconds on a clock no change of the date moves, for
+ * timing the commands started */
+static int procl_clock(lua_State *L)
+{
+	lua_pushnumber(L, now_seconds());
+	return 1;
+}
+
 static const luaL_Reg process_methods[] = {
     {"close", process_close},
     {"kill", process_kill},
@@ -1169,6 +1177,7 @@ static int procl_hide_env(lua_State *L)
 }
 
 static const luaL_Reg proc_funcs[] = {
+    {"clock", procl_clock},
     {"hide_env", procl_hide_env},
     {"lock", procl_lock},
     {"run", procl_run},
