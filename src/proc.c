@@ -886,7 +886,7 @@ static int process_event(lua_State *L, int idx, struct process *p)
 			return 3;
 		lua_pop(L, 2);
 	}
-	if (p->pid > 0 && (p->out.fd < 0 && p->err.fd < 0))
+	if (p->pid > 0)
 		reap(p, 0);
 	if (p->pid > 0)
 		return 0;
