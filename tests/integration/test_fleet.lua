@@ -157,7 +157,8 @@ t.eq(out, select(2, run("status.lua", { "--config", config, "--context", "c1", "
 reset_all()
 local flags = { "--kubeconfig", KUBECONFIG, "--context", "c1", "--context", "down", "--context", "c3",
   "-n", "apps", "-n", "jobs", "--secret-name", "reg2", "--docker-server", "reg.example.org",
-  "--docker-username", "u", "--docker-password-stdin", "--run-timeout", "2" }
+  "--docker-username", "u", "--docker-password-stdin", "--run-timeout", "2", "--metrics-file", prom,
+  "--cluster-concurrency", "1" }
 status, out, err = run("setup.lua", flags, { stdin = STDIN_PW })
 t.eq(status, 1, "--context c1 --context down --context c3: exit 1")
 t.ok(written(1, "reg2", STDIN_PW) and written(3, "reg2", STDIN_PW),
@@ -165,6 +166,27 @@ t.ok(written(1, "reg2", STDIN_PW) and written(3, "reg2", STDIN_PW),
 t.ok(err:find("down: error: ", 1, true) and err:find("127.0.0.1:1", 1, true), "... the down cluster's error, prefixed", err)
 t.ok(prefixed(err, { "down" }), "... and only its", err)
 t.ok(prefixed(out, { "c1", "c3" }), "... the others' lines prefixed", out)
+f = io.open(prom)
+text = f and f:read("a") or ""
+if f then f:close() end
+t.ok(text:find('xcsreg_last_run_success{cluster="c1"} 1\nxcsreg_last_run_success{cluster="down"} 0\n'
+  .. 'xcsreg_last_run_success{cluster="c3"} 1\n', 1, true), "... its metrics say it failed, the others' not", text)
+status, _, err = run("setup.lua", { "--config", config, "--cluster-concurrency", "0" })
+t.eq({ status, err:match("^error: ([^\n]*)") }, { 2, '--cluster-concurrency: must be a whole number from 1 to 100, not "0"' },
+  "--cluster-concurrency 0: exit 2")
+
+-- --log-format json: each of a cluster's lines an object with its name
+local argv = { lib.xcsreg, "--log-format", "json", "run", "setup.lua", "--kubeconfig", KUBECONFIG, "--context", "c1",
+  "--context", "down", "-n", "apps", "--secret-name", "reg3", "--docker-username", "u", "--docker-password-env",
+  "FLEET_PW", "--run-timeout", "1", "--no-verify", "--lock=none" }
+status, _, err = proc.run { argv = argv, env = { FLEET_PW = PW, HOME = lib.tmp } }
+local objects, all_down = 0, true
+for line in err:gmatch("[^\n]+") do
+  local obj = json.decode(line)
+  objects = objects + (obj and 1 or 0)
+  all_down = all_down and obj ~= nil and obj.cluster == "down"
+end
+t.ok(status == 1 and objects > 0 and all_down, "--log-format json: each line an object, its cluster named", err)
 status, _, err = run("setup.lua", { "--config", config, "--kubeconfig", KUBECONFIG, "--context", "c1", "--context", "c1" })
 t.eq({ status, err:match("^error: ([^\n]*)") }, { 2, '--context: "c1" given twice' }, "a context given twice: exit 2")
 
