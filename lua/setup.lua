@@ -62,6 +62,11 @@ Secrets, XNAT's image hubs (Docker/Swarm backends) get the same credentials
 Hooks (functions in the site file's hooks table) change one step: namespaces,
 registries (per namespace), password, result (see README.md, "Hooks").
 
+Fleets: clusters = { { context = "prod" }, { name = "dev", kubeconfig = FILE } } in
+the site file, or --context repeated: every cluster at once, each in a process of
+its own, its lines prefixed with its name; one lock, one metrics file (a cluster
+label on each series); the exit status is the clusters' common one, else 1.
+
 Exit status: 0 all namespaces done, 1 some failed, 2 usage or configuration error
 (a hook that failed included; nothing was written), 3 another run holds the lock.
 ]]

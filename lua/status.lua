@@ -51,6 +51,10 @@ A Secret is expiring when less than --warn-within is left or, by default,
 less than an eighth of its lifetime (from its xcsreg.io/rotated-at to its
 xcsreg.io/expires-at; 24h when unknown): setup.lua renews at half of it.
 
+Over a fleet (the site file's clusters, or --context repeated): each cluster's
+report, its lines prefixed with its name; -o json: { ok, clusters = { { name,
+context, kubeconfig, exitCode, errors, status = its own document } } }.
+
 Exit status: 0 all is well; 1 something is expired, expiring, missing or not
 referenced, a pod is stuck, or a read failed; 2 usage or configuration error.
 ]]
