@@ -203,6 +203,50 @@ t.ok(written(1, "reg", PW) and written(3, "reg", PW), "... the other clusters wr
 t.ok(err:find("c2: error: still running after 1s (--cluster-timeout): stopped", 1, true), "... says it was stopped", err)
 t.ok(prefixed(err, { "c2" }), "... every line of it prefixed", err)
 
+-- ---- SIGTERM to the fleet's run: passed on to every cluster's, which stop cleanly ----
+reset_all()
+on(2)
+simctl.fault { count = 100000, action = "delay", latency_ms = 2500 }
+local p = assert(proc.spawn { argv = { lib.xcsreg, "run", "setup.lua", "--config", config, "--no-verify", "--lock=none" },
+  env = { KUBECONFIG = KUBECONFIG, HOME = lib.tmp, FLEET_PW = PW } })
+local stderr, code = {}, nil
+local signalled = false
+while true do
+  local q, kind, value = proc.wait({ p }, signalled and 15 or 1)
+  if not q then
+    if kind ~= "timeout" or signalled then break end
+    p:kill("TERM")
+    signalled = true
+  elseif kind == "stderr" then
+    stderr[#stderr + 1] = value
+  elseif kind == "exit" then
+    code = value
+  end
+end
+p:close()
+on(2)
+simctl.clear_faults()
+err = table.concat(stderr, "\n")
+t.eq(code, 143, "SIGTERM to a fleet's run: it exits 143")
+t.ok(err:find("c2: error: interrupted by SIGTERM: exiting with status 143", 1, true)
+  and err:find("\nerror: interrupted by SIGTERM: exiting with status 143$"),
+  "... the hanging cluster's run was told, and stopped cleanly", err)
+t.ok(written(1, "reg", PW) and written(3, "reg", PW), "... the others had finished")
+
+-- ---- a site file of one cluster: a one-cluster run ----
+reset_all()
+status, out = run("setup.lua", { "--config", site([[{ { context = "c2" } }]]) })
+t.ok(status == 0 and out:find("^apps: secret/reg created\n") and written(2, "reg", PW),
+  "a site file of one cluster: that cluster, its lines unprefixed", out)
+
+-- ---- status.lua over a fleet with a cluster down ----
+status, out, err = run("status.lua", { "--context", "c2", "--context", "down", "-o", "json", "--run-timeout", "1" })
+doc = json.decode(out) or { clusters = {} }
+local down = doc.clusters[2] or {}
+t.eq({ status, doc.ok, doc.clusters[1] and doc.clusters[1].exitCode, down.name, down.exitCode, down.status and down.status.ok },
+  { 1, false, 0, "down", 1, false }, "status.lua -o json, a cluster down: exit 1, its exitCode 1, its document not ok")
+t.ok(#(down.errors or {}) > 0 and down.errors[1]:find("127.0.0.1:1", 1, true), "... its errors say why", err)
+
 -- ---- bad clusters entries: exit 2, no request to any cluster ----
 for i = 1, N do on(i) simctl.clear_log() end
 for _, case in ipairs {
