@@ -111,9 +111,11 @@ end
 
 -- Runs the script for each cluster, `concurrency` at once, each stopped
 -- after `timeout` seconds; how = { flags = the script's flag spec, opts =
--- its parsed flags, stdin = text for each (or nil), extra = function(c, i)
--- changing the flags of cluster i's run, stdout = function(c, line) }. Every stderr line is
--- logged prefixed as it comes. Returns the results in cluster order: {
+-- its parsed flags, stdin = text for each (or nil), extra = function(o, i)
+-- changing o, the flags of cluster i's run, stdout = function(c, line) }.
+-- Every stderr line is logged prefixed as it comes; once all have ended,
+-- a line names the clusters that failed. Returns the results in cluster
+-- order: {
 -- code = exit status, stdout = { lines } when how.stdout is nil, errors = {
 -- stderr lines }, timed_out = bool }.
 function fleet.each(clusters, concurrency, timeout, how)
@@ -181,6 +183,13 @@ function fleet.each(clusters, concurrency, timeout, how)
         end
       end
     end
+  end
+  local failed = {}
+  for i, r in ipairs(results) do
+    if r.code ~= EXIT.OK then failed[#failed + 1] = string.format("%s (exit %d)", clusters[i].name, r.code) end
+  end
+  if #failed > 0 then
+    log.error("%d of %d clusters failed: %s", #failed, #clusters, table.concat(failed, ", "))
   end
   return results
 end

@@ -95,10 +95,11 @@ local function written(i, name, password)
   return true
 end
 
--- Whether every line of text starts with one of the names and ": ".
+-- Whether every line of text starts with one of the names and ": " (but
+-- the fleet's last line on stderr, naming the clusters that failed).
 local function prefixed(text, names)
   for line in text:gmatch("[^\n]+") do
-    local ok = false
+    local ok = line:find("^error: %d+ of %d+ clusters failed: ") ~= nil
     for _, n in ipairs(names) do ok = ok or line:sub(1, #n + 2) == n .. ": " end
     if not ok then return false, line end
   end
@@ -165,6 +166,7 @@ t.ok(written(1, "reg2", STDIN_PW) and written(3, "reg2", STDIN_PW),
   "... c1 and c3 written anyway, with the password from stdin")
 t.ok(err:find("down: error: ", 1, true) and err:find("127.0.0.1:1", 1, true), "... the down cluster's error, prefixed", err)
 t.ok(prefixed(err, { "down" }), "... and only its", err)
+t.ok(err:find("\nerror: 1 of 3 clusters failed: down %(exit 1%)\n$"), "... the last line names it", err)
 t.ok(prefixed(out, { "c1", "c3" }), "... the others' lines prefixed", out)
 f = io.open(prom)
 text = f and f:read("a") or ""
@@ -184,7 +186,7 @@ local objects, all_down = 0, true
 for line in err:gmatch("[^\n]+") do
   local obj = json.decode(line)
   objects = objects + (obj and 1 or 0)
-  all_down = all_down and obj ~= nil and obj.cluster == "down"
+  all_down = all_down and obj ~= nil and (obj.cluster == "down" or obj.msg == "1 of 2 clusters failed: down (exit 1)")
 end
 t.ok(status == 1 and objects > 0 and all_down, "--log-format json: each line an object, its cluster named", err)
 status, _, err = run("setup.lua", { "--config", config, "--kubeconfig", KUBECONFIG, "--context", "c1", "--context", "c1" })
@@ -202,6 +204,7 @@ t.ok(took < 5, "... the run ends soon after --cluster-timeout, not after the req
 t.ok(written(1, "reg", PW) and written(3, "reg", PW), "... the other clusters written")
 t.ok(err:find("c2: error: still running after 1s (--cluster-timeout): stopped", 1, true), "... says it was stopped", err)
 t.ok(prefixed(err, { "c2" }), "... every line of it prefixed", err)
+t.ok(err:find("\nerror: 1 of 3 clusters failed: c2 %(exit 1%)\n$"), "... the last line names it", err)
 
 -- ---- SIGTERM to the fleet's run: passed on to every cluster's, which stop cleanly ----
 reset_all()
@@ -229,7 +232,7 @@ simctl.clear_faults()
 err = table.concat(stderr, "\n")
 t.eq(code, 143, "SIGTERM to a fleet's run: it exits 143")
 t.ok(err:find("c2: error: interrupted by SIGTERM: exiting with status 143", 1, true)
-  and err:find("\nerror: interrupted by SIGTERM: exiting with status 143$"),
+  and err:find("\nerror: 1 of 3 clusters failed: c2 %(exit 143%)\nerror: interrupted by SIGTERM: exiting with status 143$"),
   "... the hanging cluster's run was told, and stopped cleanly", err)
 t.ok(written(1, "reg", PW) and written(3, "reg", PW), "... the others had finished")
 
