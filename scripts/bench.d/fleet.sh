@@ -9,7 +9,8 @@
 # loopback lack: without it, each run is bound by the CPU the simulators and
 # xcsreg need, and five of them at once by the machine's cores). Also the
 # CPU time of the fleet run's xcsreg processes, the parent's and its
-# children's (GNU time).
+# children's (GNU time), and the simulators' (/proc/PID/stat): their sum
+# over the machine's cores is what the run cannot beat.
 set -euo pipefail
 xcsreg=$1 runs=$2 n=$3 m=$4 sims=$5 latency=$6
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -77,6 +78,12 @@ fresh() {
 	return 0
 }
 now() { date +%s.%N; }
+# The CPU seconds the simulators have used (user + system).
+sims_cpu() {
+	local ticks=0 p
+	for p in "${pids[@]}"; do ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+	awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 setup() { "$xcsreg" run setup.lua --config "$tmp/site.lua" --kubeconfig "$tmp/kubeconfig" --no-verify --lock none -q "$@"; }
 
@@ -91,17 +98,19 @@ for r in $(seq "$runs"); do
 		slowest=$(awk -v a="$t" -v b="$slowest" 'BEGIN { print (a > b ? a : b) }')
 	done
 	fresh
+	sims_cpu0=$(sims_cpu)
 	t0=$(now)
 	KUBECONFIG=$tmp/kubeconfig /usr/bin/time -q -f "%U %S" -o "$tmp/cpu" "$xcsreg" run setup.lua --config "$tmp/site.lua" \
 		--no-verify --lock none -q </dev/null 2>>"$tmp/errors.log" ||
 		{ echo "bench: the fleet run failed:" >&2; cat "$tmp/errors.log" >&2; exit 1; }
 	fleet=$(since "$t0")
+	sims_cpu=$(awk -v a="$(sims_cpu)" -v b="$sims_cpu0" 'BEGIN { printf "%.2f", a - b }')
 	for c in "${controls[@]}"; do
 		writes=$(XCSREG_SIM_CONTROL=$c python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import sim; print(sim.count()["writes"])' "$here")
 		[ "$writes" -eq $((n * m + n)) ] || { echo "bench: a cluster got $writes writes, not $((n * m + n))" >&2; exit 1; }
 	done
 	read -r user sys <"$tmp/cpu"
-	echo "$fleet $slowest $user $sys" >>"$tmp/times"
+	echo "$fleet $slowest $user $sys $sims_cpu" >>"$tmp/times"
 	echo "bench: fleet run $r/$runs: ${fleet}s, slowest single cluster ${slowest}s" >&2
 done
 python3 - "$tmp/times" "$sims" "$n" "$m" "$latency" "$(nproc)" <<'PY'
@@ -109,7 +118,9 @@ import statistics, sys
 rows = [tuple(map(float, line.split())) for line in open(sys.argv[1])]
 fleet, single = (statistics.median(r[i] for r in rows) for i in (0, 1))
 cpu = statistics.median(r[2] + r[3] for r in rows)
+sims_cpu = statistics.median(r[4] for r in rows)
 print("fleet: %s simulators x %s namespaces x %s registries, %s ms per request, %s CPUs, full rollout: "
-      "%.3f s in one run (xcsreg CPU %.2f s); slowest single cluster alone %.3f s; ratio %.2f (target <= 1.5)"
-      % (sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], fleet, cpu, single, fleet / single))
+      "%.3f s in one run (CPU: xcsreg %.2f s, simulators %.2f s); slowest single cluster alone %.3f s; "
+      "ratio %.2f (target <= 1.5)" % (sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], fleet, cpu,
+                                      sims_cpu, single, fleet / single))
 PY
