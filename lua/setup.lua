@@ -27,7 +27,8 @@ local flags = script.flags {
   { long = "no-verify", help = "write credentials without logging in to their registries first" },
   { long = "force-rotate", help = "mint credentials from their sources again, even when not due" },
   { long = "restart-stuck", help = "delete the pods stuck pulling an image that now pulls, when a Job owns them" },
-  "lock", "lock-timeout", "metrics-file", "concurrency", "request-timeout", "run-timeout", "quiet", "verbose", "help",
+  "lock", "lock-timeout", "metrics-file", "concurrency", "request-timeout", "run-timeout",
+  "cluster-concurrency", "cluster-timeout", "quiet", "verbose", "help",
 }
 
 local function usage(flags_help)
@@ -61,6 +62,11 @@ Secrets, XNAT's image hubs (Docker/Swarm backends) get the same credentials
 Hooks (functions in the site file's hooks table) change one step: namespaces,
 registries (per namespace), password, result (see README.md, "Hooks").
 
+Fleets: clusters = { { context = "prod" }, { name = "dev", kubeconfig = FILE } } in
+the site file, or --context repeated: every cluster at once, each in a process of
+its own, its lines prefixed with its name; one lock, one metrics file (a cluster
+label on each series); the exit status is the clusters' common one, else 1.
+
 Exit status: 0 all namespaces done, 1 some failed, 2 usage or configuration error
 (a hook that failed included; nothing was written), 3 another run holds the lock.
 ]]
@@ -77,7 +83,7 @@ local function run(opts)
   if opts.output and dry_run ~= "client" then return script.EXIT.USAGE, "--output needs --dry-run=client" end
   -- required here, not above: --help and usage errors need none of the
   -- workflow's modules, and start in a third of the time without them
-  return require("xcsreg.reconcile").run(opts)
+  return require("xcsreg.reconcile").run(opts, flags)
 end
 
 return script.main { name = "setup.lua", flags = flags, usage = usage, run = run }(...)

@@ -111,6 +111,9 @@ struct proc_spec {
 	size_t max_output;         /* cap per stream in bytes, 0: 16 MiB */
 	int inherit_stderr;        /* stderr goes to ours instead of being captured */
 	int clear_env;             /* start from an empty environment, not ours */
+	int keep_hidden_env;       /* inherit what proc_hide_env hides too: for a
+	                            * child that is xcsreg itself, which reads its
+	                            * own sources and hides them again */
 };
 struct proc_result {
 	int status;         /* exit code, or 128+signal */

@@ -130,7 +130,11 @@ int main(void)
 	              "assert(not pcall(proc.run, {argv = {}}))\n"
 	              "local path = os.tmpname()\n"
 	              "local lock = assert(proc.lock(path, {timeout = 1}))\n"
-	              "lock:unlock(); os.remove(path)\n");
+	              "lock:unlock(); os.remove(path)\n"
+	              "local p = assert(proc.spawn{argv = {'cat'}, stdin = 'abc\\nd'})\n"
+	              "local q, kind, line = proc.wait({p}, 10)\n"
+	              "assert(q == p and kind == 'stdout' and line == 'abc')\n"
+	              "p:close()\n");
 	sweep("http", "local http = require 'http'\n"
 	              "local ok, err = http.request{url = 'http://127.0.0.1:1/', connect_timeout = 1,\n"
 	              "  headers = {['X-A'] = 'b'}, method = 'POST', body = 'x'}\n"
