@@ -65,7 +65,6 @@ seen() {
 	echo "$connections $streams $most"
 }
 
-start_server
 cat >"$work/batch.lua" <<'LUA'
 local http = require "http"
 local list = {}
@@ -80,23 +79,37 @@ for i, r in ipairs(http.request_all(list, { concurrency = 8 })) do
 end
 print(right, connects)
 LUA
-out=$("$xcsreg" run "$work/batch.lua" "$port" "$work/pki/ca.crt" 2>&1)
-if [ "$out" = "16	1" ]; then
-	echo "ok - 16 requests of a batch, 1 MiB GETs and HEADs, answered in order, over 1 new connection"
+# How many streams the server has open at once is a race between it and
+# the client: a loaded machine can let it answer a stream before the next
+# one's HEADERS arrive. So the overlap is looked for in up to 3 batches
+# (multiplexing must show in one), the bound of 8 and the rest in each.
+overlap=0 bounded=1 attempts=0
+for attempt in 1 2 3; do
+	attempts=$attempt
+	start_server
+	out=$("$xcsreg" run "$work/batch.lua" "$port" "$work/pki/ca.crt" 2>&1)
+	stop_server
+	read -r connections streams most <<<"$(seen)"
+	if [ "$attempt" = 1 ]; then
+		if [ "$out" = "16	1" ]; then
+			echo "ok - 16 requests of a batch, 1 MiB GETs and HEADs, answered in order, over 1 new connection"
+		else
+			echo "not ok - 16 requests of a batch, 1 MiB GETs and HEADs, answered in order, over 1 new connection: got '$out' (right, connections)"
+		fi
+		if [ "$connections" -eq 1 ] && [ "$streams" -eq 16 ]; then
+			echo "ok - the server saw 16 request streams on 1 HTTP/2 connection"
+		else
+			echo "not ok - the server saw 16 request streams on 1 HTTP/2 connection: $streams streams, $connections connections"
+		fi
+	fi
+	[ "$most" -le 8 ] || bounded=0
+	[ "$most" -gt "$overlap" ] && overlap=$most
+	[ "$overlap" -gt 1 ] && break
+done
+if [ "$overlap" -gt 1 ] && [ "$bounded" = 1 ]; then
+	echo "ok - several streams in flight at once, at most 8 (concurrency = 8): $overlap (batch $attempts)"
 else
-	echo "not ok - 16 requests of a batch, 1 MiB GETs and HEADs, answered in order, over 1 new connection: got '$out' (right, connections)"
-fi
-stop_server
-read -r connections streams most <<<"$(seen)"
-if [ "$connections" -eq 1 ] && [ "$streams" -eq 16 ]; then
-	echo "ok - the server saw 16 request streams on 1 HTTP/2 connection"
-else
-	echo "not ok - the server saw 16 request streams on 1 HTTP/2 connection: $streams streams, $connections connections"
-fi
-if [ "$most" -gt 1 ] && [ "$most" -le 8 ]; then
-	echo "ok - several streams in flight at once, at most 8 (concurrency = 8): $most"
-else
-	echo "not ok - several streams in flight at once, at most 8 (concurrency = 8): $most"
+	echo "not ok - several streams in flight at once, at most 8 (concurrency = 8): at most $overlap in $attempts batches, bounded: $bounded"
 fi
 
 start_server
