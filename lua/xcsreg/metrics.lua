@@ -6,11 +6,11 @@ local metrics = {}
 
 local function quote(v) return (v:gsub('[\\"\n]', { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n" })) end
 
--- Writes run = { time = epoch seconds, success = boolean, expiries = {
--- { namespace =, secret =, expires_at = epoch seconds }, ... } } to path,
--- through a temporary file renamed over it, so that the collector never
--- reads half a file (file.replace). Returns true | nil, message.
-function metrics.write(path, run)
+-- The text of run = { time = epoch seconds, success = boolean, expiries = {
+-- { namespace =, secret =, expires_at = epoch seconds }, ... } }, and of
+-- run.counters = { { name =, help =, type = "counter"|"gauge", value = }, ... }
+-- (setup.lua --watch's own, served on /metrics).
+function metrics.text(run)
   local lines = {
     "# HELP xcsreg_last_run_timestamp_seconds When the last xcsreg run ended, in seconds since the epoch.",
     "# TYPE xcsreg_last_run_timestamp_seconds gauge",
@@ -25,9 +25,21 @@ function metrics.write(path, run)
     lines[#lines + 1] = string.format('xcsreg_secret_expiry_timestamp_seconds{namespace="%s",secret="%s"} %d',
       quote(e.namespace), quote(e.secret), e.expires_at)
   end
+  for _, c in ipairs(run.counters or {}) do
+    lines[#lines + 1] = "# HELP " .. c.name .. " " .. c.help
+    lines[#lines + 1] = "# TYPE " .. c.name .. " " .. c.type
+    lines[#lines + 1] = c.name .. " " .. string.format("%d", c.value)
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- Writes metrics.text(run) to path, through a temporary file renamed over
+-- it, so that the collector never reads half a file (file.replace).
+-- Returns true | nil, message.
+function metrics.write(path, run)
   -- a new file made in path's directory (never one another user planted
   -- there, nor a symlink's target), mode 0644, renamed over path
-  return file.replace(path, table.concat(lines, "\n") .. "\n", { mode = tonumber("644", 8) })
+  return file.replace(path, metrics.text(run), { mode = tonumber("644", 8) })
 end
 
 return metrics
