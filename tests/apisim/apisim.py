@@ -13,7 +13,9 @@ import argparse
 import io
 import json
 import os
+import random
 import re
+import select
 import signal
 import socket
 import ssl
@@ -39,6 +41,7 @@ VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0",
            "platform": "linux/amd64"}
 PUBLIC_PATHS = ("/version", "/version/", "/healthz", "/livez", "/readyz")
 VERBS_NS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+CLIENT_CHECK_SECONDS = 0.25  # how often a waiting watch looks whether its client went away
 APF_BODY = b"Too many requests, please try again later.\n"
 
 # Status bodies for injected faults, keyed by code: (reason, message).
@@ -105,6 +108,10 @@ class Sim:
         self.api = k8s.API(plain=plain, tokens=tokens)
         self.lock = threading.Lock()
         self.conn_seq = 0
+        self.conns = set()       # open API connections (POST /restart drops them)
+        self.down_until = 0.0    # POST /restart down_ms: API connections are closed at once until then
+        self.default_min_request_timeout = 1800.0  # --min-request-timeout; POST /watch changes it until reset
+        self.watches_open = 0
         self.reset()
 
     def reset(self):
@@ -115,6 +122,9 @@ class Sim:
             self.max_inflight = None
             self.throttle_retry = 1
             self.inflight = 0
+            self.randomize_timeout = True  # the default watch timeout is min-request-timeout * [1, 2)
+            self.bookmark_seconds = 60.0   # cacher.go bookmarkFrequency
+            self.min_request_timeout = self.default_min_request_timeout
         self.api.reset()
 
     def next_conn(self):
@@ -138,6 +148,17 @@ class Sim:
                 return dict(f)
         return None
 
+    def drop_connections(self):
+        """What a restarting apiserver does to its clients: every TCP
+        connection closes, open watches without their terminating chunk."""
+        with self.lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                socket.socket.shutdown(c, socket.SHUT_RDWR)  # the raw socket: TLS state untouched
+            except OSError:
+                pass
+
     def enter(self):
         with self.lock:
             if self.max_inflight is not None and self.inflight >= self.max_inflight:
@@ -160,6 +181,17 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.conn_id = self.server.sim.next_conn()
+        if self.server.track:
+            with self.server.sim.lock:
+                self.server.sim.conns.add(self.connection)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            if self.server.track:
+                with self.server.sim.lock:
+                    self.server.sim.conns.discard(self.connection)
 
     def log_message(self, fmt, *args):
         if self.server.verbose:
@@ -244,7 +276,9 @@ class APIHandler(Handler):
             sim.log.append(entry)
             if sim.log_file:  # the whole run's log, which /reset does not clear
                 sim.log_file.write(json.dumps(entry) + "\n")
-        if not sim.enter():
+        # Watches are long-running requests, which max-in-flight does not count.
+        long_running = self.command == "GET" and k8s.go_bool_q(query.get("watch", [""])[-1])
+        if not long_running and not sim.enter():
             # Priority & fairness / max-in-flight rejection: plain text, not a Status.
             entry["status"] = 429
             self.send(429, APF_BODY, "text/plain; charset=utf-8",
@@ -256,7 +290,8 @@ class APIHandler(Handler):
                 return
             entry["status"] = self.serve_api(path, query, body, entry)
         finally:
-            sim.leave()
+            if not long_running:
+                sim.leave()
 
     def inject(self, f, path, query, body, entry):
         """Apply a fault; True when the request has been answered (or dropped)."""
@@ -344,7 +379,13 @@ class APIHandler(Handler):
                 obj = openapi_v1()
             elif path.startswith("/api/v1/") or (path.startswith("/apis/") and path.count("/") >= 4):
                 req = k8s.Request(self.command, path, query, self.headers, body, user)
+                try:
+                    entry["verb"] = api.request_info(req).verb
+                except APIError:
+                    pass
                 res = api.handle(req)
+                if getattr(res, "watch", None) is not None:
+                    return self.stream_watch(res.watch, entry)
                 self.respond_obj(res.code, res.obj, query, res.headers)
                 return res.code
             else:
@@ -363,6 +404,114 @@ class APIHandler(Handler):
             self.respond_obj(500, status_obj("Failure", "Internal error occurred: apisim: %r" % e,
                                              "InternalError", None, 500), query)
             return 500
+
+
+    def client_gone(self):
+        """A watching client sends nothing: a readable socket means it closed
+        (Go's server notices the same through its background read)."""
+        try:
+            if isinstance(self.connection, ssl.SSLSocket) and self.connection.pending():
+                return True
+            return bool(select.select([self.connection], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+
+    def write_chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def stream_watch(self, w, entry):
+        """Serve a watch as k8s.io/apiserver/pkg/endpoints/handlers/watch.go
+        serveWatch does: 200, chunked, one JSON WatchEvent per chunk and line,
+        objects encoded as GET encodes them; the stream ends cleanly (the
+        terminating chunk) at the timeout: timeoutSeconds, or when absent/0
+        --min-request-timeout times a random factor in [1, 2)
+        (handlers/get.go ListResource). Bookmarks (allowWatchBookmarks) come
+        roughly every bookmarkFrequency (a minute) and 2 s before the deadline
+        (cacher/cache_watcher.go nextBookmarkTime). A reset, restore or
+        restart drops the connection without the terminating chunk."""
+        sim, api = self.server.sim, self.server.sim.api
+        timeout = w.timeout
+        if timeout <= 0:
+            timeout = sim.min_request_timeout * ((random.random() + 1.0) if sim.randomize_timeout else 1.0)
+        start = time.monotonic()
+        deadline = start + timeout
+
+        def next_bookmark(now):
+            t = min(now + sim.bookmark_seconds, deadline - 2.0)
+            return t if t >= now else None
+
+        self.send_response_only(200)
+        self.send_header("Audit-Id", str(uuid.uuid4()))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Date", formatdate(usegmt=True))
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        entry["status"] = 200
+        entry["watch_events"] = 0
+        with sim.lock:
+            sim.watches_open += 1
+        ended = "timeout"
+        try:
+            def send(typ, obj):
+                self.write_chunk(gojson.encode({"type": typ, "object": obj}))
+                entry["watch_events"] += 1
+            if w.error is not None:
+                send("ERROR", w.error)
+                ended = "error"
+                self.write_chunk(b"")
+                return 200
+            for obj in w.initial:
+                send("ADDED", obj)
+            bookmark_at = next_bookmark(time.monotonic()) if w.bookmarks else None
+            while True:
+                with api.cond:
+                    while True:
+                        if api.generation != w.generation:
+                            ended = "dropped"
+                            break
+                        events = api.watch_pending(w)
+                        now = time.monotonic()
+                        if events or now >= deadline or (bookmark_at is not None and now >= bookmark_at):
+                            break
+                        if self.client_gone():
+                            ended = "client"
+                            break
+                        wake = deadline if bookmark_at is None else min(deadline, bookmark_at)
+                        api.cond.wait(min(wake - now, CLIENT_CHECK_SECONDS))
+                    current_rv = api.rv
+                if ended == "client":
+                    self.close_connection = True
+                    return 200
+                if ended == "dropped":
+                    self.close_connection = True
+                    try:
+                        socket.socket.shutdown(self.connection, socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return 200
+                for e in events:
+                    w.last = e.rv
+                    out = w.translate(e)
+                    if out is not None:
+                        send(*out)
+                now = time.monotonic()
+                if bookmark_at is not None and now >= bookmark_at:
+                    send("BOOKMARK", w.bookmark(max(current_rv, w.last)))
+                    bookmark_at = next_bookmark(now)
+                if now >= deadline:
+                    self.write_chunk(b"")
+                    return 200
+        except OSError:  # the client went away
+            ended = "client"
+            self.close_connection = True
+            return 200
+        finally:
+            entry["watch_end"] = ended
+            with sim.lock:
+                sim.watches_open -= 1
 
 
 class ControlHandler(Handler):
@@ -461,6 +610,26 @@ class ControlHandler(Handler):
                 with sim.lock:
                     sim.max_inflight = None
                 return self.reply(200, {"ok": True})
+            if route == ("POST", "/compact"):
+                return self.reply(200, {"compacted": api.compact()})
+            if route == ("POST", "/watch"):
+                with sim.lock:
+                    if "min_request_timeout" in body:
+                        sim.min_request_timeout = float(body["min_request_timeout"])
+                    if "randomize" in body:
+                        sim.randomize_timeout = bool(body["randomize"])
+                    if "bookmark_seconds" in body:
+                        sim.bookmark_seconds = float(body["bookmark_seconds"])
+                return self.reply(200, self.watch_state())
+            if route == ("GET", "/watch"):
+                return self.reply(200, self.watch_state())
+            if route == ("POST", "/restart"):
+                with sim.lock:
+                    sim.down_until = time.monotonic() + float(body.get("down_ms", 0)) / 1000.0
+                with api.lock:
+                    api.new_watch_window(api.rv)
+                sim.drop_connections()
+                return self.reply(200, {"resourceVersion": str(api.rv)})
             if route == ("GET", "/healthz"):
                 return self.reply(200, {"ok": True})
             return self.reply(404, {"error": "no such control endpoint %s %s" % route})
@@ -468,6 +637,15 @@ class ControlHandler(Handler):
             return self.reply(400, {"error": "%s: %s" % (type(e).__name__, e)})
         except APIError as e:
             return self.reply(e.code, e.status())
+
+    def watch_state(self):
+        sim, api = self.server.sim, self.server.sim.api
+        with sim.lock:
+            st = {"open": sim.watches_open, "min_request_timeout": sim.min_request_timeout,
+                  "randomize": sim.randomize_timeout, "bookmark_seconds": sim.bookmark_seconds}
+        with api.lock:
+            st.update(resourceVersion=str(api.rv), compacted=str(api.watch_floor))
+        return st
 
     def put_object(self, body):
         """Store an object as given (bypasses auth, admission and validation)."""
@@ -491,14 +669,16 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, addr, handler, sim, tls=None, verbose=False):
-        self.sim, self.tls, self.verbose = sim, tls, verbose
+    def __init__(self, addr, handler, sim, tls=None, verbose=False, track=False):
+        self.sim, self.tls, self.verbose, self.track = sim, tls, verbose, track
         super().__init__(addr, handler)
 
     def finish_request(self, request, client_address):
         # TLS handshake in the per-connection thread, so a slow or failing
         # client never blocks the accept loop.
         conn = request
+        if self.track and time.monotonic() < self.sim.down_until:  # "restarting"
+            return
         if self.tls is not None:
             request.settimeout(10)
             try:
@@ -524,6 +704,9 @@ def main():
     ap.add_argument("--ready-file", required=True)
     ap.add_argument("--plain", action="store_true", help="serve the API over plain HTTP")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--min-request-timeout", type=float, default=1800.0,
+                    help="kube-apiserver's: a watch without timeoutSeconds ends after this many seconds "
+                         "times a random factor in [1, 2)")
     ap.add_argument("--log-file", help="also append each request log entry to this file, as a JSON line")
     args = ap.parse_args()
 
@@ -538,7 +721,8 @@ def main():
 
     sim = Sim(args.plain, load_tokens(args.certs))
     sim.log_file = open(args.log_file, "a", buffering=1) if args.log_file else None
-    api_srv = Server(("127.0.0.1", 0), APIHandler, sim, tls, args.verbose)
+    sim.default_min_request_timeout = sim.min_request_timeout = args.min_request_timeout
+    api_srv = Server(("127.0.0.1", 0), APIHandler, sim, tls, args.verbose, track=True)
     ctl_srv = Server(("127.0.0.1", 0), ControlHandler, sim, None, args.verbose)
     for s in (api_srv, ctl_srv):
         threading.Thread(target=s.serve_forever, daemon=True).start()

@@ -5,6 +5,7 @@ namespace match -> mutating admission -> existence/preconditions -> validation
 """
 
 import base64
+import bisect
 import copy
 import datetime
 import json
@@ -131,9 +132,69 @@ class RequestInfo:
             resource, namespace, name, subresource, verb)
 
 
+class WatchEvent:
+    __slots__ = ("rv", "type", "key", "obj", "prev")
+
+    def __init__(self, rv, typ, key, obj, prev):
+        self.rv, self.type, self.key, self.obj, self.prev = rv, typ, key, obj, prev
+
+
+class Watch:
+    """One watch request (GET ...?watch=true), as the apiserver's cacher
+    serves it: what it selects, where it starts, what it owes the client
+    first. The streaming itself is apisim.py's (APIHandler.stream_watch)."""
+
+    def __init__(self, resource, namespace, labels, fields):
+        self.resource, self.namespace, self.labels, self.fields = resource, namespace, labels, fields
+        self.kind = RESOURCES[resource][0]
+        self.api_version = GROUP_VERSION.get(resource, "v1")
+        self.initial = []      # ADDED objects owed first (resourceVersion "" or "0")
+        self.error = None      # a Status sent as the one ERROR event (410 Expired)
+        self.last = 0          # the resourceVersion the client has seen
+        self.bookmarks = False
+        self.timeout = 0       # timeoutSeconds (0: the server's default)
+        self.generation = 0
+
+    def selects(self, key, obj):
+        res, ns, _ = key
+        if res != self.resource or (self.namespace and ns != self.namespace):
+            return False
+        return (all(r(obj["metadata"].get("labels") or {}) for r in self.labels)
+                and all(r(obj) for r in self.fields))
+
+    def translate(self, e):
+        """The event this watcher sees, or None. With a selector, an object
+        that starts matching is ADDED and one that stops is DELETED
+        (k8s.io/apiserver/pkg/storage/cacher/cache_watcher.go convertToWatchEvent)."""
+        cur = self.selects(e.key, e.obj)
+        if e.type == "ADDED":
+            return ("ADDED", e.obj) if cur else None
+        if e.type == "DELETED":
+            return ("DELETED", e.obj) if self.selects(e.key, e.prev) else None
+        old = self.selects(e.key, e.prev)
+        if cur and old:
+            return ("MODIFIED", e.obj)
+        if cur:
+            return ("ADDED", e.obj)
+        if old:
+            return ("DELETED", e.obj)
+        return None
+
+    def bookmark(self, rv, initial_end=False):
+        """BOOKMARK: an empty object of the kind with only the resourceVersion
+        (cacher.go dispatchEvent / watch_cache.go newBookmark)."""
+        meta = {"resourceVersion": str(rv)}
+        if initial_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return encode_for(self.kind, {"kind": self.kind, "apiVersion": self.api_version, "metadata": meta})
+
+
 class API:
     def __init__(self, plain=False, tokens=None):
         self.lock = threading.RLock()
+        # Watchers wait on this for new events (notify_all on every write).
+        self.cond = threading.Condition(self.lock)
+        self.generation = 0  # bumped by reset/restore/restart: open watches of an older one are dropped
         self.plain = plain
         self.default_tokens = tokens or {"admin-token": {"name": "admin", "groups": [ADMIN_GROUP]},
                                          "alice-token": {"name": "alice", "groups": []}}
@@ -148,11 +209,35 @@ class API:
             self.owners = {}    # same key -> {unit tuple: {manager: "Apply"|"Update"}}
             self.history = []   # every change to self.objects, in order (see record)
             self.rv = 100
+            self.new_watch_window(0)
             self.max_page = None  # the most items a LIST page holds (control API /paging)
             self.tokens = copy.deepcopy(self.default_tokens)
             self.grants = []
             for ns in ("default", "kube-system"):
                 self.add_namespace(ns)
+
+    def new_watch_window(self, floor):
+        """Forget the watch events and drop open watches (reset, restore,
+        restart). `floor` is the compacted revision: a watch from an older
+        resourceVersion gets 410 Expired (see watch_start)."""
+        with self.lock:
+            self.events = []  # WatchEvent, in resourceVersion order
+            self.watch_floor = floor
+            self.generation += 1
+            self.cond.notify_all()
+
+    def compact(self):
+        """Like an etcd compaction seen through the watch cache: watches from a
+        resourceVersion older than the current one get 410 Expired. Running
+        watches are not affected (a cacheWatcher already has its events)."""
+        with self.lock:
+            self.watch_floor = self.rv
+            return self.rv
+
+    def emit(self, typ, key, obj, prev):
+        with self.lock:
+            self.events.append(WatchEvent(int(obj["metadata"]["resourceVersion"]), typ, key, obj, prev))
+            self.cond.notify_all()
 
     def next_rv(self):
         self.rv += 1
@@ -167,14 +252,23 @@ class API:
                              "namespace": ns, "name": name, "object": copy.deepcopy(obj)})
 
     def store(self, key, obj):
+        prev = self.objects.get(key)
         self.objects[key] = obj
         self.record("put", key, obj)
+        self.emit("MODIFIED" if prev is not None else "ADDED", key, obj, prev)
 
     def remove(self, key):
         obj = self.objects.pop(key, None)
         self.owners.pop(key, None)
         if obj is not None:
             self.record("delete", key, obj)
+            # A delete is an etcd revision too; the DELETED event carries the
+            # last state with that revision as its resourceVersion
+            # (k8s.io/apiserver/pkg/storage/etcd3/watcher.go prepareObjs:
+            # decodeObj(prevValue, e.rev)).
+            gone = copy.deepcopy(obj)
+            gone["metadata"]["resourceVersion"] = self.next_rv()
+            self.emit("DELETED", key, gone, obj)
 
     def save_state(self):
         """A copy of the store, for restore_state."""
@@ -186,6 +280,7 @@ class API:
         with self.lock:
             self.rv, self.objects, self.owners = copy.deepcopy(state)
             self.history = []
+            self.new_watch_window(self.rv)
 
     def add_namespace(self, name, labels=None, default_sa=True):
         with self.lock:
@@ -345,6 +440,10 @@ class API:
                 return Result(200, self.get(info))
             if info.verb == "list":
                 return Result(200, self.list(req, info))
+            if info.verb == "watch":
+                res = Result(200)
+                res.watch = self.watch_start(req, info)
+                return res
             if info.verb == "create" and not info.name:
                 return self.create(req, info)
             if info.verb == "update" and info.name:
@@ -426,6 +525,54 @@ class API:
             items = items[:n]
         return {"kind": kind + "List", "apiVersion": GROUP_VERSION.get(info_resource, "v1"), "metadata": meta,
                 "items": [item for _, item in items]}
+
+    # --- WATCH --------------------------------------------------------------
+
+    def watch_start(self, req, info):
+        """Where a watch starts, as kube-apiserver v1.32's watch cache decides
+        (k8s.io/apiserver/pkg/storage/cacher/watch_cache.go getAllEventsSinceLocked):
+          * resourceVersion "" or "0": the current state as ADDED events, then
+            what follows (for "" the real server asks etcd, with the same
+            result; bookmarks are the cache's);
+          * N: the events after N; N older than the compacted revision F:
+            `too old resource version: N (F)`, 410 Expired, sent as a single
+            ERROR event on a 200 stream ("To match the uncached watch
+            implementation, once we have passed authn/authz/admission, and
+            successfully parsed a resource version, other errors must fail
+            with a watch event of type ERROR", cacher.go Watch: newErrWatcher).
+        Called under self.lock."""
+        if req.q("sendInitialEvents") or req.q("resourceVersionMatch"):
+            raise bad_request("apisim: sendInitialEvents/resourceVersionMatch on a watch (WatchList) is not simulated")
+        labels = parse_label_selector(req.q("labelSelector"))
+        fields = parse_field_selector(req.q("fieldSelector"), info.resource)
+        ns = info.namespace if RESOURCES[info.resource][2] else ""
+        w = Watch(info.resource, ns, labels, fields)
+        w.bookmarks = go_bool_q(req.q("allowWatchBookmarks"))
+        t = req.q("timeoutSeconds")
+        if t:
+            try:
+                w.timeout = int(t)
+            except ValueError:
+                raise bad_request("apisim: timeoutSeconds %s is not an integer" % go_quote(t))
+        w.generation = self.generation
+        rv = req.q("resourceVersion")
+        if rv in ("", "0"):
+            w.initial = [obj for key, obj in sorted(self.objects.items(), key=lambda kv: kv[0][1] + "/" + kv[0][2])
+                         if w.selects(key, obj)]
+            w.last = self.rv
+        elif not rv.isdigit():
+            raise bad_request("apisim: resourceVersion %s is not a number (not simulated)" % go_quote(rv))
+        else:
+            w.last = int(rv)
+            if w.last < self.watch_floor:
+                w.error = status_obj("Failure", "too old resource version: %d (%d)" % (w.last, self.watch_floor),
+                                     "Expired", None, 410)
+        return w
+
+    def watch_pending(self, w):
+        """Events after w.last. Called under self.lock."""
+        i = bisect.bisect_right(self.events, w.last, key=lambda e: e.rv)
+        return self.events[i:]
 
     # --- decoding -----------------------------------------------------------
 
@@ -822,16 +969,16 @@ class API:
                                "StorageError: invalid object, Code: 4, Key: %s, ResourceVersion: 0, "
                                "AdditionalErrorMsg: Precondition failed: %s in precondition: %s, %s in object meta: %s"
                                % (storage_key, field, want, field, have))
-        if not opts.dry:
-            self.remove(key)
         kind = obj["kind"]
+        if not opts.dry:
+            if kind == "Namespace":  # contents go first, as the namespace controller removes them
+                for k in [k for k in self.objects if k[1] == info.name and k[0] != "namespaces"]:
+                    self.remove(k)
+            self.remove(key)
         if kind == "Secret":
             return Result(200, status_obj("Success", details=details(info.name, kind="secrets",
                                                                      uid=obj["metadata"]["uid"])))
         if kind == "Namespace":
-            if not opts.dry:
-                for k in [k for k in self.objects if k[1] == info.name]:
-                    self.remove(k)
             gone = copy.deepcopy(obj)
             gone["metadata"]["deletionTimestamp"] = now()
             gone["spec"] = obj["spec"]

@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# apisim's watch (and Lease objects) against the real kubectl and raw curl:
+# chunked JSON events, bookmarks, 410 after compaction, the server-side
+# watch timeout, restarts, and kubectl's view of Leases.
+# Run: tests/apisim/with-sim tests/integration/test_apisim_watch.sh
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../apisim/testlib.sh
+. "$here/../apisim/testlib.sh"
+
+work=$(mktemp -d "${XCSREG_SIM_DIR}/watch.XXXXXX")
+cache=$work/cache
+have_kubectl=1
+command -v kubectl >/dev/null 2>&1 || have_kubectl=0
+k() { kubectl --kubeconfig "$XCSREG_SIM_DIR/token.kubeconfig" --cache-dir "$cache" "$@" 2>&1; }
+# api METHOD PATH [BODY [CONTENT-TYPE]]: compact body (no curl User-Agent pretty printing)
+api() {
+	local args=(-sS -A apisim-test --cacert "$XCSREG_SIM_CERTS/ca.crt" -H 'Authorization: Bearer admin-token' -X "$1")
+	[ $# -ge 3 ] && args+=(-H "Content-Type: ${4:-application/json}" --data-binary "$3")
+	curl "${args[@]}" "$XCSREG_SIM_API$2"
+}
+# watch_raw OUT PATH_AND_QUERY: curl's raw (still chunked) response, headers included
+watch_raw() {
+	curl -sS -N -i --raw -A apisim-test --cacert "$XCSREG_SIM_CERTS/ca.crt" -H 'Authorization: Bearer admin-token' \
+		"$XCSREG_SIM_API$2" >"$1" 2>"$1.err"
+}
+# wait_open N: until N watches are open (5 s at most)
+wait_open() {
+	local i
+	for i in $(seq 100); do
+		[ "$(ctl GET /watch | jget 'd["open"]')" = "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# events FILE: the JSON lines of a (raw) watch response
+events() { grep -a '^{' "$1" | tr -d '\r'; }
+rv_of() { jget 'd["metadata"]["resourceVersion"]'; }
+
+# --- raw watch: chunked events, exact lines, bookmark shape -------------------
+# A watch without timeoutSeconds ends after 0.5 s (the default is 1800 s * [1, 2));
+# bookmarks every second (the default is a minute).
+ctl POST /watch '{"min_request_timeout":0.5,"randomize":false,"bookmark_seconds":1}' >/dev/null
+start=$(api GET /api/v1/namespaces/default/serviceaccounts | rv_of)
+watch_raw "$work/w1" "/api/v1/namespaces/default/serviceaccounts?watch=true&allowWatchBookmarks=true&resourceVersion=$start&timeoutSeconds=3" &
+wpid=$!
+wait_open 1 || not_ok "watch opened"
+created=$(api POST /api/v1/namespaces/default/serviceaccounts '{"metadata":{"name":"w1"}}')
+patched=$(api PATCH /api/v1/namespaces/default/serviceaccounts/w1 '{"metadata":{"labels":{"a":"b"}}}' application/merge-patch+json)
+deleted=$(api DELETE /api/v1/namespaces/default/serviceaccounts/w1)
+after=$(api GET /api/v1/namespaces/default/serviceaccounts | rv_of)
+wait "$wpid"
+raw=$(tr -d '\r' <"$work/w1")
+expect_contains "watch: 200" "HTTP/1.1 200 OK" "$raw"
+expect_contains "watch: chunked" "Transfer-Encoding: chunked" "$raw"
+expect_contains "watch: application/json" "Content-Type: application/json" "$raw"
+expect_eq "watch: the stream ends with the terminating chunk" "$(printf '0\r\n\r\n' | od -c)" "$(tail -c 5 "$work/w1" | od -c)"
+want_deleted=$(printf '%s' "$deleted" | python3 -S -c '
+import json, sys
+d = json.load(sys.stdin)
+d["metadata"]["resourceVersion"] = sys.argv[1]
+print(json.dumps(d, separators=(",", ":")))' "$after")
+# timeoutSeconds=3: one bookmark, after 1 s (= 2 s before the deadline), none after.
+expect_eq "watch: ADDED, MODIFIED, DELETED (with the deletion's resourceVersion), then one BOOKMARK" \
+	"{\"type\":\"ADDED\",\"object\":$created}
+{\"type\":\"MODIFIED\",\"object\":$patched}
+{\"type\":\"DELETED\",\"object\":$want_deleted}
+{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"ServiceAccount\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"$after\",\"creationTimestamp\":null}}}" \
+	"$(events "$work/w1")"
+expect_eq "watch: one event per chunk" "4" "$(grep -acE '^[1-9a-f][0-9a-f]*'$'\r''$' "$work/w1")"
+
+# resourceVersion "" and "0": the current state as ADDED events first
+out=$(api GET "/api/v1/namespaces?watch=1&resourceVersion=0")
+expect_eq "watch=1 from resourceVersion 0: the namespaces as ADDED" "ADDED default
+ADDED kube-system" "$(printf '%s\n' "$out" | python3 -S -c '
+import json, sys
+for l in sys.stdin:
+    e = json.loads(l); print(e["type"], e["object"]["metadata"]["name"])')"
+out=$(api GET "/api/v1/secrets?watch=true&labelSelector=x%3Dy")
+expect_eq "watch with a label selector that matches nothing: no events" "" "$out"
+
+# selectors: an object that stops matching is DELETED for the watcher
+api POST /api/v1/namespaces/default/secrets '{"metadata":{"name":"s1","labels":{"app":"x"}}}' >/dev/null
+from=$(api GET /api/v1/namespaces/default/secrets | rv_of)
+watch_raw "$work/w2" "/api/v1/namespaces/default/secrets?watch=true&labelSelector=app%3Dx&resourceVersion=$from&timeoutSeconds=1" &
+wpid=$!
+wait_open 1
+api PATCH /api/v1/namespaces/default/secrets/s1 '{"metadata":{"labels":{"app":"y"}}}' application/merge-patch+json >/dev/null
+api PATCH /api/v1/namespaces/default/secrets/s1 '{"metadata":{"labels":{"app":"x"}}}' application/merge-patch+json >/dev/null
+api POST /api/v1/namespaces/default/secrets '{"metadata":{"name":"s2","labels":{"app":"z"}}}' >/dev/null
+wait "$wpid"
+expect_eq "label selector: leaving is DELETED, coming back ADDED, others unseen" "DELETED s1 y
+ADDED s1 x" "$(events "$work/w2" | python3 -S -c '
+import json, sys
+for l in sys.stdin:
+    e = json.loads(l)
+    if e["type"] != "BOOKMARK": print(e["type"], e["object"]["metadata"]["name"], e["object"]["metadata"]["labels"]["app"])')"
+
+# --- 410 after compaction ------------------------------------------------------
+old=$from
+compacted=$(ctl POST /compact | jget 'd["compacted"]')
+t0=$(date +%s%N)
+watch_raw "$work/w3" "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=$old"
+t1=$(date +%s%N)
+expect_contains "410: answered 200 (the error is an event)" "HTTP/1.1 200 OK" "$(tr -d '\r' <"$work/w3")"
+expect_eq "410: a single ERROR event with the Expired Status" \
+	"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"too old resource version: $old ($compacted)\",\"reason\":\"Expired\",\"code\":410}}" \
+	"$(events "$work/w3")"
+expect_eq "410: the stream then ends at once" "1" "$(((t1 - t0) < 1000000000))"
+out=$(api GET "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=$compacted")
+expect_eq "a watch from the compacted revision itself is fine" "" "$out"
+
+# --- server-side timeout, restart ---------------------------------------------
+t0=$(date +%s%N)
+out=$(api GET "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=$compacted")
+t1=$(date +%s%N)
+ms=$(((t1 - t0) / 1000000))
+if [ "$ms" -ge 450 ] && [ "$ms" -lt 1500 ]; then ok "min-request-timeout ends a watch without timeoutSeconds"; else not_ok "min-request-timeout ends a watch without timeoutSeconds" "took $ms ms"; fi
+
+last=$(api GET /api/v1/namespaces/default/secrets | rv_of)
+watch_raw "$work/w4" "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=$last&timeoutSeconds=30" &
+wpid=$!
+wait_open 1
+rst=$(ctl POST /restart '{"down_ms":200}' | jget 'd["resourceVersion"]')
+wait "$wpid"
+expect_eq "restart drops open watches (no terminating chunk: curl 18)" "18" "$(grep -o 'curl: ([0-9]*)' "$work/w4.err" | tr -dc 0-9)"
+wait_open 0
+sleep 0.25
+expect_eq "the resourceVersion counter survives a restart" "$rst" "$(api GET /api/v1/namespaces/default/secrets | rv_of)"
+out=$(api GET "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=$last")
+expect_eq "a watch resumed from the last resourceVersion seen works after a restart" "" "$out"
+out=$(api GET "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=$old")
+expect_contains "an older one gets 410 Expired" "\"too old resource version: $old ($rst)\",\"reason\":\"Expired\",\"code\":410" "$out"
+
+# --- many concurrent watches, no blocking ----------------------------------------
+for i in $(seq 20); do
+	api GET "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=$rst&timeoutSeconds=2" >"$work/c$i" &
+done
+wait_open 20 || not_ok "20 watches open" "$(ctl GET /watch)"
+t0=$(date +%s%N)
+api POST /api/v1/namespaces/default/secrets '{"metadata":{"name":"many"}}' >/dev/null
+t1=$(date +%s%N)
+expect_eq "a write is not slowed by 20 open watches" "1" "$(((t1 - t0) < 500000000))"
+wait
+n=0
+for i in $(seq 20); do grep -q '"ADDED".*"name":"many"' "$work/c$i" && n=$((n + 1)); done
+expect_eq "all 20 watches saw the event" "20" "$n"
+
+# --- the real kubectl ---------------------------------------------------------
+ctl POST /watch '{"min_request_timeout":1800}' >/dev/null
+if [ "$have_kubectl" = 1 ]; then
+	ctl DELETE /log >/dev/null
+	timeout 10 kubectl --kubeconfig "$XCSREG_SIM_DIR/token.kubeconfig" --cache-dir "$cache" \
+		get sa -n default -w --output-watch-events -o json >"$work/k1" 2>&1 &
+	kpid=$!
+	wait_open 1
+	k create sa kw >/dev/null
+	k patch sa kw -p '{"metadata":{"labels":{"a":"b"}}}' >/dev/null
+	k delete sa kw >/dev/null
+	sleep 0.3
+	kill "$kpid" 2>/dev/null
+	wait "$kpid" 2>/dev/null
+	got=$(python3 -S -c '
+import json, sys
+dec, s, i = json.JSONDecoder(), open(sys.argv[1]).read(), 0
+while True:
+    while i < len(s) and s[i].isspace(): i += 1
+    if i >= len(s): break
+    e, i = dec.raw_decode(s, i)
+    print(e["type"], e["object"]["metadata"]["name"])' "$work/k1")
+	expect_eq "kubectl get sa -w --output-watch-events -o json" "ADDED default
+ADDED kw
+MODIFIED kw
+DELETED kw" "$got"
+	verbs=$(ctl GET /log | jget '[e["verb"] for e in d if e["path"] == "/api/v1/namespaces/default/serviceaccounts" and e["method"] == "GET"]')
+	expect_eq "kubectl lists once, then watches (no polling)" '["list","watch"]' "$verbs"
+
+	timeout 10 kubectl --kubeconfig "$XCSREG_SIM_DIR/token.kubeconfig" --cache-dir "$cache" \
+		get ns -w -o json >"$work/k2" 2>&1 &
+	kpid=$!
+	wait_open 1
+	k create ns wns >/dev/null
+	k delete ns wns >/dev/null
+	sleep 0.3
+	kill "$kpid" 2>/dev/null
+	wait "$kpid" 2>/dev/null
+	got=$(python3 -S -c '
+import json, sys
+dec, s, i = json.JSONDecoder(), open(sys.argv[1]).read(), 0
+while True:
+    while i < len(s) and s[i].isspace(): i += 1
+    if i >= len(s): break
+    o, i = dec.raw_decode(s, i)
+    print(o["metadata"]["name"], "deleted" if o["metadata"].get("deletionTimestamp") else "")' "$work/k2" | sed 's/ $//')
+	expect_eq "kubectl get ns --watch -o json" "default
+kube-system
+wns
+wns" "$got"
+
+	# The server's timeout ends kubectl's watch: kubectl exits, at once.
+	ctl POST /watch '{"min_request_timeout":1,"randomize":false}' >/dev/null
+	t0=$(date +%s%N)
+	out=$(timeout 10 kubectl --kubeconfig "$XCSREG_SIM_DIR/token.kubeconfig" --cache-dir "$cache" \
+		get sa -n default -w --request-timeout=8s 2>&1)
+	rc=$?
+	t1=$(date +%s%N)
+	ctl POST /watch '{"min_request_timeout":1800}' >/dev/null
+	ms=$(((t1 - t0) / 1000000))
+	if [ "$ms" -lt 4000 ]; then ok "kubectl get -w ends when the server ends the watch (rc $rc)"; else not_ok "kubectl get -w ends when the server ends the watch" "took $ms ms, rc $rc" "$out"; fi
+	expect_contains "kubectl get -w printed the list first" "default" "$out"
+else
+	echo "## skipped kubectl part: kubectl not installed"
+fi
+
+t_done
