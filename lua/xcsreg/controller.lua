@@ -242,10 +242,11 @@ end
 -- The namespaces checked since the last flush that need work, handled in
 -- batches of --concurrency (between batches the lease is renewed).
 function C:flush(now)
+  -- as a controller waits for its informers' HasSynced: while a collection
+  -- is being listed again, what the cache says of it may be old (our own
+  -- writes missed while the watch was down), and a write on it a duplicate
+  if not self:all_watching() then return end
   if not self.synced then
-    for _, r in ipairs(self.reflectors) do
-      if not r.rv then return end
-    end
     self.synced = true
     log.info("watching %d collection(s); %d namespace(s) selected", #self.reflectors, self:count_selected())
   end
@@ -275,6 +276,13 @@ function C:flush(now)
     end
   end
   if #batch > 0 then self:reconcile(batch) end
+end
+
+function C:all_watching()
+  for _, r in ipairs(self.reflectors) do
+    if r.state ~= "watch" then return false end
+  end
+  return true
 end
 
 function C:count_selected()
@@ -469,7 +477,7 @@ function C:wake_in(now)
     if d and d < t then t = d end
   end
   if self.elector and self.elector:due() < t then t = self.elector:due() end
-  if self.flush_at and self.flush_at < t then t = self.flush_at end
+  if self.flush_at and self.flush_at < t and self:all_watching() then t = self.flush_at end
   if self.rotation_at < t then t = self.rotation_at end
   for ns, at in pairs(self.retry_at) do
     if self.checks[ns] and at < t then t = at end
