@@ -73,6 +73,25 @@ def api_resource_list():
     return {"kind": "APIResourceList", "groupVersion": "v1", "resources": res}
 
 
+COORDINATION_GROUP = {"name": "coordination.k8s.io",
+                      "versions": [{"groupVersion": "coordination.k8s.io/v1", "version": "v1"}],
+                      "preferredVersion": {"groupVersion": "coordination.k8s.io/v1", "version": "v1"}}
+
+
+def coordination_resource_list():
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "coordination.k8s.io/v1",
+            "resources": [{"name": "leases", "singularName": "lease", "namespaced": True, "kind": "Lease",
+                           "verbs": VERBS_NS}]}
+
+
+def openapi_coordination():
+    p = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": {p: {"patch": {
+        "x-kubernetes-group-version-kind": {"group": "coordination.k8s.io", "version": "v1", "kind": "Lease"},
+        "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+        "responses": {}}}}}
+
+
 def openapi_v1():
     """The minimum kubectl's query-param verifier needs to switch to
     server-side field validation (cli-runtime query_param_verifier_v3.go)."""
@@ -132,12 +151,14 @@ class Sim:
             self.conn_seq += 1
             return self.conn_seq
 
-    def take_fault(self, method, path):
+    def take_fault(self, method, path, verb=None):
         with self.lock:
             for f in self.faults:
                 if f["remaining"] <= 0:
                     continue
                 if f.get("method") not in (None, "", "*") and f["method"].upper() != method:
+                    continue
+                if f.get("verb") not in (None, "", "*") and f["verb"] != verb:
                     continue
                 if f.get("path_regex") and not re.search(f["path_regex"], path):
                     continue
@@ -285,7 +306,13 @@ class APIHandler(Handler):
                       [("Retry-After", str(sim.throttle_retry)), ("X-Content-Type-Options", "nosniff")])
             return
         try:
-            fault = sim.take_fault(self.command, path)
+            verb = None
+            if sim.faults and (path.startswith("/api/v1/") or path.startswith("/apis/")):
+                try:
+                    verb = sim.api.request_info(k8s.Request(self.command, path, query, self.headers, b"")).verb
+                except APIError:
+                    pass
+            fault = sim.take_fault(self.command, path, verb)
             if fault and self.inject(fault, path, query, body, entry):
                 return
             entry["status"] = self.serve_api(path, query, body, entry)
@@ -370,11 +397,19 @@ class APIHandler(Handler):
                 obj = {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
                     {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:%d" % self.server.server_address[1]}]}
             elif p == "/apis":
-                obj = {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+                obj = {"kind": "APIGroupList", "apiVersion": "v1", "groups": [COORDINATION_GROUP]}
+            elif p == "/apis/coordination.k8s.io":
+                obj = dict({"kind": "APIGroup", "apiVersion": "v1"}, **COORDINATION_GROUP)
+            elif p == "/apis/coordination.k8s.io/v1":
+                obj = coordination_resource_list()
+            elif p == "/openapi/v3/apis/coordination.k8s.io/v1":
+                obj = openapi_coordination()
             elif p == "/api/v1":
                 obj = api_resource_list()
             elif p == "/openapi/v3":
-                obj = {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=0123ABCD"}}}
+                obj = {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=0123ABCD"},
+                                 "apis/coordination.k8s.io/v1": {
+                                     "serverRelativeURL": "/openapi/v3/apis/coordination.k8s.io/v1?hash=4567CDEF"}}}
             elif p == "/openapi/v3/api/v1":
                 obj = openapi_v1()
             elif path.startswith("/api/v1/") or (path.startswith("/apis/") and path.count("/") >= 4):
@@ -426,13 +461,13 @@ class APIHandler(Handler):
         objects encoded as GET encodes them; the stream ends cleanly (the
         terminating chunk) at the timeout: timeoutSeconds, or when absent/0
         --min-request-timeout times a random factor in [1, 2)
-        (handlers/get.go ListResource). Bookmarks (allowWatchBookmarks) come
+        (handlers/get.go ListResource: `if timeout == 0 && minRequestTimeout > 0`). Bookmarks (allowWatchBookmarks) come
         roughly every bookmarkFrequency (a minute) and 2 s before the deadline
         (cacher/cache_watcher.go nextBookmarkTime). A reset, restore or
         restart drops the connection without the terminating chunk."""
         sim, api = self.server.sim, self.server.sim.api
-        timeout = w.timeout
-        if timeout <= 0:
+        timeout = w.timeout  # negative: over at once, as upstream ("in keeping with 1.30 behavior")
+        if timeout == 0:
             timeout = sim.min_request_timeout * ((random.random() + 1.0) if sim.randomize_timeout else 1.0)
         start = time.monotonic()
         deadline = start + timeout

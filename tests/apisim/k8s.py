@@ -18,7 +18,8 @@ from gojson import GoJSONError, go_quote, json_type_name
 from k8stypes import (APIError, FieldError, GROUP_VERSION, KIND_TO_RESOURCE, RESOURCES, V1_KINDS, DecodeContext,
                       already_exists, bad_request, conflict, decode_value, details, encode_for, forbidden,
                       generate_name, generic_422, internal, invalid, method_not_allowed, not_found, not_found_path,
-                      status_obj, too_large, unsupported_media, validate_namespace, validate_pod,
+                      status_obj, too_large, unsupported_media, validate_lease, validate_lease_spec,
+                      validate_namespace, validate_pod,
                       validate_meta_update, validate_pod_update, validate_secret, validate_secret_update,
                       validate_service_account)
 import patch as patchlib
@@ -301,7 +302,7 @@ class API:
     def put_new(self, resource, ns, name, obj):
         kind = RESOURCES[resource][0]
         obj = copy.deepcopy(obj)
-        obj["kind"], obj["apiVersion"] = kind, "v1"
+        obj["kind"], obj["apiVersion"] = kind, GROUP_VERSION.get(resource, "v1")
         meta = obj.setdefault("metadata", {})
         meta["name"] = name
         if ns:
@@ -384,7 +385,7 @@ class API:
         group_version = "v1"
         if req.path.startswith("/apis/"):
             parts = req.path[len("/apis/"):].split("/")
-            if len(parts) < 4:
+            if len(parts) < 3 or not parts[2]:
                 raise not_found_path()
             group_version, parts = parts[0] + "/" + parts[1], parts[2:]
         else:
@@ -646,7 +647,7 @@ class API:
                 raise invalid("", "", [FieldError("Invalid", "patch", shown, msg)])
             if validation == "Warn":
                 warnings = [warning_header(e) for e in errs]
-        obj["kind"], obj["apiVersion"] = kind, "v1"
+        obj["kind"], obj["apiVersion"] = kind, want_gv
         self.default(obj, defaulting)
         return obj, warnings
 
@@ -749,6 +750,8 @@ class API:
             obj["status"] = {"phase": "Active"}
             labels = obj["metadata"].setdefault("labels", {})
             labels["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
+        elif kind == "Lease":
+            drop_lease_alpha_fields(obj, None)
         elif kind == "Pod":
             spec = obj["spec"]
             for k, v in (("restartPolicy", "Always"), ("terminationGracePeriodSeconds", 30),
@@ -774,16 +777,19 @@ class API:
         kind = obj["kind"]
         if old is None:
             errs = {"Secret": validate_secret, "ServiceAccount": validate_service_account,
-                    "Namespace": validate_namespace, "Pod": validate_pod}[kind](obj)
+                    "Namespace": validate_namespace, "Pod": validate_pod, "Lease": validate_lease}[kind](obj)
         elif kind == "Secret":
             errs = validate_secret_update(obj, old)
         elif kind == "Pod":
             errs = validate_pod_update(obj, old)
+        elif kind == "Lease":
+            errs = validate_meta_update(obj, old) + validate_lease_spec(obj)
         else:
             errs = validate_meta_update(obj, old) + (
                 validate_service_account(obj) if kind == "ServiceAccount" else validate_namespace(obj))
         if errs:
-            raise invalid(kind, obj["metadata"].get("name", ""), errs)
+            raise invalid(kind, obj["metadata"].get("name", ""), errs,
+                          group=api_group(KIND_TO_RESOURCE[kind]))
 
     # --- UPDATE (PUT) and PATCH share the tail ------------------------------
 
@@ -839,6 +845,8 @@ class API:
             obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = ometa["name"]
         elif kind == "Pod":
             obj["status"] = old["status"]
+        elif kind == "Lease":
+            drop_lease_alpha_fields(obj, old)
 
     def patch(self, req, info):
         kind = RESOURCES[info.resource][0]
@@ -970,20 +978,26 @@ class API:
                                "AdditionalErrorMsg: Precondition failed: %s in precondition: %s, %s in object meta: %s"
                                % (storage_key, field, want, field, have))
         kind = obj["kind"]
-        if not opts.dry:
-            if kind == "Namespace":  # contents go first, as the namespace controller removes them
-                for k in [k for k in self.objects if k[1] == info.name and k[0] != "namespaces"]:
-                    self.remove(k)
-            self.remove(key)
-        if kind == "Secret":
-            return Result(200, status_obj("Success", details=details(info.name, kind="secrets",
-                                                                     uid=obj["metadata"]["uid"])))
         if kind == "Namespace":
+            # The namespace is marked Terminating first (a stored version: a
+            # MODIFIED event), the namespace controller removes the contents,
+            # then the namespace goes; the answer is the Terminating version.
             gone = copy.deepcopy(obj)
             gone["metadata"]["deletionTimestamp"] = now()
-            gone["spec"] = obj["spec"]
             gone["status"] = {"phase": "Terminating"}
-            return Result(200, encode_for(kind, gone))
+            gone = encode_for(kind, gone)
+            if opts.dry:
+                return Result(200, gone)
+            gone = self.store_update(key, gone)
+            for k in [k for k in self.objects if k[1] == info.name and k[0] != "namespaces"]:
+                self.remove(k)
+            self.remove(key)
+            return Result(200, gone)
+        if not opts.dry:
+            self.remove(key)
+        if kind in ("Secret", "Lease"):  # the generic store answers a Success Status
+            return Result(200, status_obj("Success", details=details(info.name, group=api_group(info.resource),
+                                                                     kind=info.resource, uid=obj["metadata"]["uid"])))
         if kind == "Pod":
             gone = copy.deepcopy(obj)
             gone["metadata"]["deletionTimestamp"] = now()
@@ -1032,6 +1046,17 @@ class API:
             stored = self.store_update(key, new)
             self.record_update(key, cur, stored, "apisim-concurrent-writer")
             return stored
+
+
+def drop_lease_alpha_fields(obj, old):
+    """pkg/registry/coordination/lease/strategy.go: with CoordinatedLeaderElection
+    off (v1.32's default) strategy and preferredHolder are dropped unless the
+    stored object already has them."""
+    spec = obj.get("spec") or {}
+    ospec = (old or {}).get("spec") or {}
+    if ospec.get("strategy") is None and ospec.get("preferredHolder") is None:
+        spec.pop("strategy", None)
+        spec.pop("preferredHolder", None)
 
 
 def check_json_patch_ops(body):
@@ -1208,6 +1233,7 @@ def parse_label_selector(sel):
 
 FIELD_LABELS = {"secrets": ("metadata.name", "metadata.namespace", "type"),
                 "serviceaccounts": ("metadata.name", "metadata.namespace"),
+                "leases": ("metadata.name", "metadata.namespace"),
                 "namespaces": ("metadata.name", "status.phase"),
                 "pods": ("metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy",
                          "spec.schedulerName", "spec.serviceAccountName", "status.phase", "status.podIP")}

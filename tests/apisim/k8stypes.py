@@ -43,6 +43,7 @@ B = T("bool", "bool")
 BYTES = T("bytes", "[]uint8")
 TIME = T("time", "v1.Time")
 ANY = T("any", "interface {}")
+MICROTIME = T("microtime", "v1.MicroTime")  # RFC3339 with exactly 6 fractional digits, UTC on output
 
 
 def MAP(elem):
@@ -124,11 +125,20 @@ POD_STATUS = STRUCT("v1.PodStatus", *[(n, ANY, "o") for n in (
 POD = STRUCT("v1.Pod", *TYPE_META, ("spec", POD_SPEC, "a"), ("status", POD_STATUS, "a"))
 
 # resource plural -> (Kind, schema, namespaced, shortNames, singular)
+# k8s.io/api/coordination/v1/types.go: Lease{TypeMeta, ObjectMeta, Spec LeaseSpec `json:"spec,omitempty"`}
+# (a struct, so always written); every LeaseSpec field is a pointer with omitempty. v1.32
+# also has strategy and preferredHolder (CoordinatedLeaderElection, alpha, off: dropped on write).
+LEASE_SPEC = STRUCT("v1.LeaseSpec", ("holderIdentity", S, "p"), ("leaseDurationSeconds", I32, "p"),
+                    ("acquireTime", MICROTIME, "p"), ("renewTime", MICROTIME, "p"),
+                    ("leaseTransitions", I32, "p"), ("strategy", S, "p"), ("preferredHolder", S, "p"))
+LEASE = STRUCT("v1.Lease", *TYPE_META, ("spec", LEASE_SPEC, "a"))
+
 RESOURCES = {
     "namespaces": ("Namespace", NAMESPACE, False, ["ns"], "namespace"),
     "secrets": ("Secret", SECRET, True, [], "secret"),
     "serviceaccounts": ("ServiceAccount", SERVICE_ACCOUNT, True, ["sa"], "serviceaccount"),
     "pods": ("Pod", POD, True, ["po"], "pod"),
+    "leases": ("Lease", LEASE, True, [], "lease"),
 }
 # Workloads of the batch and apps groups, for reading their pod templates:
 # stored as given (seeded by the control API), read by GET and LIST under
@@ -138,7 +148,7 @@ for _plural, _kind in (("jobs", "Job"), ("cronjobs", "CronJob"), ("deployments",
     RESOURCES[_plural] = (_kind, STRUCT(_kind, *TYPE_META, open_=True), True, [], _kind.lower())
 # resource plural -> "group/version" for those not in the core group
 GROUP_VERSION = {"jobs": "batch/v1", "cronjobs": "batch/v1", "deployments": "apps/v1",
-                 "statefulsets": "apps/v1", "daemonsets": "apps/v1"}
+                 "statefulsets": "apps/v1", "daemonsets": "apps/v1", "leases": "coordination.k8s.io/v1"}
 KIND_TO_RESOURCE = {v[0]: k for k, v in RESOURCES.items()}
 
 # Kinds the real v1 scheme knows, so a body of another kind gets the
@@ -197,6 +207,14 @@ def decode_value(v, t, ctx, path="", gopath="", owner=None):
     k = t.kind
     if k == "any":
         return v
+    if k == "microtime":
+        if not isinstance(v, str):
+            ctx.type_error(v, owner, gopath, "string")
+            return None
+        out, err = parse_microtime(v)
+        if err:
+            ctx.fail(err)
+        return out
     if k in ("str", "time"):
         if not isinstance(v, str):
             ctx.type_error(v, owner, gopath, "string" if k == "time" else t.go)
@@ -269,6 +287,34 @@ def decode_value(v, t, ctx, path="", gopath="", owner=None):
     return out
 
 
+RFC3339_MICRO = "2006-01-02T15:04:05.000000Z07:00"
+
+
+def parse_microtime(v):
+    """metav1.MicroTime.UnmarshalJSON: time.Parse(RFC3339Micro, s), which wants
+    exactly six fractional digits; MarshalJSON writes it back in UTC.
+    Returns (canonical, error text)."""
+    import datetime
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(.*)", v)
+    if not m:
+        return None, "parsing time %s as %s: cannot parse %s as %s" % (
+            go_quote(v), go_quote(RFC3339_MICRO), go_quote(v), go_quote("2006"))
+    rest = m.group(2)
+    fm = re.match(r"\.(\d{6})(Z|[+-]\d{2}:\d{2})$", rest)
+    if not fm:
+        if not re.match(r"\.\d{6}", rest):
+            return None, "parsing time %s as %s: cannot parse %s as %s" % (
+                go_quote(v), go_quote(RFC3339_MICRO), go_quote(rest), go_quote(".000000"))
+        return None, "parsing time %s as %s: cannot parse %s as %s" % (
+            go_quote(v), go_quote(RFC3339_MICRO), go_quote(rest[7:]), go_quote("Z07:00"))
+    try:
+        t = datetime.datetime.strptime(m.group(1) + "." + fm.group(1) + fm.group(2).replace("Z", "+00:00"),
+                                       "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return None, "parsing time %s: month, day or time out of range" % go_quote(v)
+    return t.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), None
+
+
 def encode_for(kind, obj):
     """Canonical (Go-encoded) form of an already valid object."""
     return decode_value(obj, RESOURCES[KIND_TO_RESOURCE[kind]][1], DecodeContext())
@@ -311,8 +357,19 @@ def details(name=None, group=None, kind=None, uid=None, causes=None, retry=None)
     return d
 
 
+def _group(resource):
+    return GROUP_VERSION[resource].split("/")[0] if resource in GROUP_VERSION else None
+
+
+def _qualified(resource):
+    """schema.GroupResource.String(): resource.group ("leases.coordination.k8s.io")."""
+    g = _group(resource)
+    return resource + "." + g if g else resource
+
+
 def not_found(resource, name):
-    return APIError(404, "NotFound", "%s %s not found" % (resource, go_quote(name)), details(name, kind=resource))
+    return APIError(404, "NotFound", "%s %s not found" % (_qualified(resource), go_quote(name)),
+                    details(name, group=_group(resource), kind=resource))
 
 
 def not_found_path():
@@ -320,24 +377,24 @@ def not_found_path():
 
 
 def already_exists(resource, name):
-    return APIError(409, "AlreadyExists", "%s %s already exists" % (resource, go_quote(name)),
-                    details(name, kind=resource))
+    return APIError(409, "AlreadyExists", "%s %s already exists" % (_qualified(resource), go_quote(name)),
+                    details(name, group=_group(resource), kind=resource))
 
 
 OPTIMISTIC_LOCK = "the object has been modified; please apply your changes to the latest version and try again"
 
 
 def conflict(resource, name, msg=OPTIMISTIC_LOCK):
-    return APIError(409, "Conflict", "Operation cannot be fulfilled on %s %s: %s" % (resource, go_quote(name), msg),
-                    details(name, kind=resource))
+    return APIError(409, "Conflict", "Operation cannot be fulfilled on %s %s: %s" % (
+        _qualified(resource), go_quote(name), msg), details(name, group=_group(resource), kind=resource))
 
 
 def forbidden(resource, name, msg):
     if name:
-        message = "%s %s is forbidden: %s" % (resource, go_quote(name), msg)
+        message = "%s %s is forbidden: %s" % (_qualified(resource), go_quote(name), msg)
     else:
-        message = "%s is forbidden: %s" % (resource, msg)
-    return APIError(403, "Forbidden", message, details(name, kind=resource))
+        message = "%s is forbidden: %s" % (_qualified(resource), msg)
+    return APIError(403, "Forbidden", message, details(name, group=_group(resource), kind=resource))
 
 
 def bad_request(msg):
@@ -575,6 +632,24 @@ def validate_service_account(sa):
 
 def validate_namespace(ns):
     return validate_object_meta(ns["metadata"], False, is_dns1123_label)
+
+
+def validate_lease(lease):
+    """pkg/apis/coordination/validation/validation.go ValidateLease / ValidateLeaseSpec
+    (the same checks on update, after ValidateObjectMetaUpdate)."""
+    return validate_object_meta(lease["metadata"], True, is_dns1123_subdomain) + validate_lease_spec(lease)
+
+
+def validate_lease_spec(lease):
+    errs = []
+    spec = lease.get("spec") or {}
+    if spec.get("leaseDurationSeconds") is not None and spec["leaseDurationSeconds"] <= 0:
+        errs.append(FieldError("Invalid", "spec.leaseDurationSeconds", spec["leaseDurationSeconds"],
+                               "must be greater than 0"))
+    if spec.get("leaseTransitions") is not None and spec["leaseTransitions"] < 0:
+        errs.append(FieldError("Invalid", "spec.leaseTransitions", spec["leaseTransitions"],
+                               "must be greater than or equal to 0"))
+    return errs
 
 
 def validate_pod(pod):

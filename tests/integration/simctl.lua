@@ -96,4 +96,36 @@ function simctl.throttle(max_inflight, retry_after)
   return call("POST", "/throttle", { max_inflight = max_inflight, retry_after = retry_after })
 end
 
+-- Watches (tests/apisim/README.md "Watch"). The watch settings until the next
+-- reset: watch{min_request_timeout = seconds (a watch without timeoutSeconds
+-- ends after it; default 1800), randomize = false (not times [1, 2) as
+-- upstream), bookmark_seconds = seconds (default 60)}. Returns the state below.
+function simctl.watch(settings) return call("POST", "/watch", settings or {}) end
+
+-- {open = watches being served, resourceVersion, compacted, settings...}
+function simctl.watch_state() return call("GET", "/watch") end
+
+-- Waits (5 s at most) until n watches are open; returns the state, or raises.
+function simctl.wait_watches(n)
+  local st
+  for _ = 1, 100 do
+    st = call("GET", "/watch")
+    if st.open == n then return st end
+    os.execute("sleep 0.05")
+  end
+  error(string.format("simctl.wait_watches(%d): %d open", n, st.open), 2)
+end
+
+-- Compacts the watch history at the current resourceVersion: a watch from
+-- an older one gets the 410 Expired ERROR event. Returns that resourceVersion.
+function simctl.compact() return call("POST", "/compact").compacted end
+
+-- An apiserver restart: every API connection drops (watches without their
+-- terminating chunk), connections are refused for down_ms (default 0),
+-- the store and the resourceVersion counter stay, and the watch history
+-- starts at the current resourceVersion (older ones get 410). Returns it.
+function simctl.restart(down_ms)
+  return call("POST", "/restart", { down_ms = down_ms or 0 }).resourceVersion
+end
+
 return simctl

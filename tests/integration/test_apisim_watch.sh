@@ -132,6 +132,14 @@ expect_eq "a watch resumed from the last resourceVersion seen works after a rest
 out=$(api GET "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=$old")
 expect_contains "an older one gets 410 Expired" "\"too old resource version: $old ($rst)\",\"reason\":\"Expired\",\"code\":410" "$out"
 
+# --- a fault aimed at watches only ----------------------------------------------
+ctl POST /faults '{"verb":"watch","status":500}' >/dev/null
+out=$(api GET "/api/v1/namespaces/default/secrets?resourceVersion=0")
+expect_contains "a fault with verb watch spares the list" '"kind":"SecretList"' "$out"
+out=$(api GET "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=0")
+expect_contains "... and hits the watch" '"code":500' "$out"
+ctl DELETE /faults >/dev/null
+
 # --- many concurrent watches, no blocking ----------------------------------------
 for i in $(seq 20); do
 	api GET "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=$rst&timeoutSeconds=2" >"$work/c$i" &
@@ -192,10 +200,11 @@ while True:
     if i >= len(s): break
     o, i = dec.raw_decode(s, i)
     print(o["metadata"]["name"], "deleted" if o["metadata"].get("deletionTimestamp") else "")' "$work/k2" | sed 's/ $//')
-	expect_eq "kubectl get ns --watch -o json" "default
+	expect_eq "kubectl get ns --watch -o json: created, Terminating, gone" "default
 kube-system
 wns
-wns" "$got"
+wns deleted
+wns deleted" "$got"
 
 	# The server's timeout ends kubectl's watch: kubectl exits, at once.
 	ctl POST /watch '{"min_request_timeout":1,"randomize":false}' >/dev/null
@@ -208,6 +217,50 @@ wns" "$got"
 	ms=$(((t1 - t0) / 1000000))
 	if [ "$ms" -lt 4000 ]; then ok "kubectl get -w ends when the server ends the watch (rc $rc)"; else not_ok "kubectl get -w ends when the server ends the watch" "took $ms ms, rc $rc" "$out"; fi
 	expect_contains "kubectl get -w printed the list first" "default" "$out"
+
+	# --- Leases (coordination.k8s.io/v1) ---------------------------------------
+	expect_eq "kubectl get leases (discovery finds them)" "No resources found in default namespace." "$(k get leases)"
+	cat >"$work/lease.yaml" <<-'EOF'
+		apiVersion: coordination.k8s.io/v1
+		kind: Lease
+		metadata:
+		  name: xcsreg
+		spec:
+		  holderIdentity: pod-a
+		  leaseDurationSeconds: 15
+		  acquireTime: "2026-12-06T21:00:00.123456Z"
+		  renewTime: "2026-12-06T22:00:00.654321+01:00"
+		  leaseTransitions: 0
+	EOF
+	expect_eq "kubectl create -f lease.yaml" "lease.coordination.k8s.io/xcsreg created" "$(k create -f "$work/lease.yaml")"
+	expect_eq "GET: LeaseSpec in Go field order, MicroTime in UTC with 6 digits" \
+		'{"holderIdentity":"pod-a","leaseDurationSeconds":15,"acquireTime":"2026-12-06T21:00:00.123456Z","renewTime":"2026-12-06T21:00:00.654321Z","leaseTransitions":0}' \
+		"$(api GET /apis/coordination.k8s.io/v1/namespaces/default/leases/xcsreg | jget 'd["spec"]')"
+	k get lease xcsreg -o json >"$work/lease.json"
+	k patch lease xcsreg --type=merge -p '{"spec":{"holderIdentity":"pod-b"}}' >/dev/null
+	expect_eq "kubectl replace with a stale resourceVersion: Conflict" \
+		"Error from server (Conflict): error when replacing \"$work/lease.json\": Operation cannot be fulfilled on leases.coordination.k8s.io \"xcsreg\": the object has been modified; please apply your changes to the latest version and try again" \
+		"$(k replace -f "$work/lease.json")"
+	expect_eq "validation: leaseDurationSeconds > 0, leaseTransitions >= 0" \
+		'The Lease "xcsreg" is invalid: 
+* spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0
+* spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0' \
+		"$(k patch lease xcsreg --type=merge -p '{"spec":{"leaseDurationSeconds":0,"leaseTransitions":-1}}')"
+	expect_contains "a MicroTime needs 6 fractional digits" \
+		'": parsing time "2026-12-06T22:00:00Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "Z" as ".000000"' \
+		"$(k patch lease xcsreg --type=merge -p '{"spec":{"renewTime":"2026-12-06T22:00:00Z"}}')"
+	expect_eq "kubectl get lease -A" "default     xcsreg" "$(k get lease -A --no-headers | awk '{print $1 "     " $2}')"
+
+	a() { kubectl --kubeconfig "$XCSREG_SIM_DIR/alice.kubeconfig" --cache-dir "$cache-alice" "$@" 2>&1; }
+	expect_eq "alice may not read leases until granted" \
+		'Error from server (Forbidden): leases.coordination.k8s.io "xcsreg" is forbidden: User "alice" cannot get resource "leases" in API group "coordination.k8s.io" in the namespace "default"' \
+		"$(a get lease xcsreg -o name)"
+	ctl POST /grant '{"user":"alice","verbs":["get","create","update"],"resources":["leases"],"namespaces":["default"]}' >/dev/null
+	expect_eq "get, create, update granted: alice reads" "lease.coordination.k8s.io/xcsreg" "$(a get lease xcsreg -o name)"
+	k get lease xcsreg -o json >"$work/lease.json"
+	expect_eq "... and replaces" "lease.coordination.k8s.io/xcsreg replaced" "$(a replace -f "$work/lease.json")"
+	expect_contains "... but may not list" 'cannot list resource "leases" in API group "coordination.k8s.io"' "$(a get leases)"
+	expect_eq "kubectl delete lease" 'lease.coordination.k8s.io "xcsreg" deleted' "$(k delete lease xcsreg)"
 else
 	echo "## skipped kubectl part: kubectl not installed"
 fi
