@@ -516,6 +516,10 @@ local function options(opts)
     o[f[1]], err = require("xcsreg.cli").seconds(opts, f[1], f[2])
     if not o[f[1]] then return nil, err end
   end
+  if not math.tointeger(o["lease-duration"]) then
+    return nil, string.format('--lease-duration: must be a whole number of seconds (a Lease\'s '
+      .. 'leaseDurationSeconds), not "%s"', opts["lease-duration"])
+  end
   if o["renew-deadline"] >= o["lease-duration"] then
     return nil, "--renew-deadline must be shorter than --lease-duration (client-go: leaseDuration > renewDeadline)"
   end
