@@ -138,7 +138,10 @@ local function try_acquire_or_renew(self, now)
   end
   local written, uerr = update(self, lease, new)
   if not written then
-    log.debug("lease %s/%s: cannot take it: %s", self.namespace, self.name, tostring(uerr))
+    -- a 409: another replica was quicker (client-go retries next period)
+    local say = type(uerr) == "table" and uerr.code == 409 and log.debug or log.warn
+    say("lease %s/%s: cannot %s it: %s", self.namespace, self.name, is_leader(self) and "renew" or "take",
+      tostring(uerr))
     return false
   end
   observe(self, written, now)
@@ -178,10 +181,6 @@ function leader:step(now)
     set_leading(self, true)
   elseif self.leading then
     self:valid(proc.clock())
-  end
-  if not self.leading and is_leader(self) then
-    -- the record is ours, but too old by our clock: take it again the slow way
-    self.observed_raw = nil
   end
 end
 
