@@ -68,8 +68,9 @@ ServiceAccounts and managed Secrets, repair a namespace within a second of the e
 that broke it, rotate minted credentials when due; with 2 replicas, only the holder of
 the Lease writes (scripts/k8s/deployment.yaml). SIGTERM: release the Lease, exit 0.
 
-Exit status: 0 all namespaces done (--watch: stopped by a signal), 1 some failed, 2 usage or configuration error
-(a hook that failed included; nothing was written), 3 another run holds the lock.
+Exit status: 0 all namespaces done (--watch: stopped by a signal), 1 some failed,
+2 usage or configuration error (a hook that failed included; nothing was written),
+3 another run holds the lock.
 ]]
 end
 
