@@ -49,9 +49,9 @@ def control(method, path, body=None):
     return json.loads(data) if data else None
 
 
-def api_conn():
+def api_conn(timeout=60):
     ctx = ssl.create_default_context(cafile=os.path.join(CERTS, "ca.crt"))
-    return http.client.HTTPSConnection(*host_port(API), context=ctx, timeout=60)
+    return http.client.HTTPSConnection(*host_port(API), context=ctx, timeout=timeout)
 
 
 HEADERS = {"Authorization": "Bearer admin-token", "Accept": "application/json"}
@@ -98,7 +98,7 @@ class Watcher(threading.Thread):
         self.rv, self.seen, self.ready = rv, {}, threading.Event()
 
     def run(self):
-        conn = api_conn()
+        conn = api_conn(timeout=None)
         conn.request("GET", "/api/v1/serviceaccounts?watch=1&fieldSelector=metadata.name%3Ddefault"
                      "&resourceVersion=" + self.rv, headers=HEADERS)
         r = conn.getresponse()
@@ -179,6 +179,8 @@ def main():
             idle_requests[key] = idle_requests.get(key, 0) + 1
 
         # ---- RSS over events ----
+        conn.close()
+        conn = api_conn()  # the simulator may have closed the idle one
         path = "/api/v1/namespaces/bench-events/serviceaccounts/default"
         rss = {}
         for i in range(1, events + 1):
