@@ -32,6 +32,7 @@ local reflector = require "xcsreg.reflector"
 local rotation = require "xcsreg.rotation"
 local script = require "xcsreg.script"
 local secrets = require "xcsreg.secrets"
+local sources = require "xcsreg.sources"
 local time = require "xcsreg.time"
 
 local controller = {}
@@ -197,6 +198,9 @@ end
 function C:reconcile(batch)
   local reports = {}
   local work = self.work
+  -- each batch is a run: a credential minted for an earlier one, now due,
+  -- must be minted again, not taken from xcsreg.sources' memo of the run
+  sources.reset()
   self.guarded_client:map(batch, function(item)
     local report = { lines = {}, expiries = {}, events = {}, credentials = {} }
     local plan = setmetatable({ service_accounts = item.sas }, { __index = self.plan })
