@@ -7,6 +7,7 @@
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 package.path = dir .. "/setupfixtures/?.lua;" .. package.path
 local t = require "test"
+local json = require "json"
 local w = require "watchlib"
 
 local env = { GHCR_TOKEN = "fake-ghcr-token-Watch1" }
@@ -136,11 +137,41 @@ t.eq(w.writes(), {}, "410 Expired: no write")
 w.namespace("w-late", { xnat = "jobs" })
 t.ok(w.wait_for(function() return w.has_pull("w-late", "ghcr") end, 5), "after the relist, events are handled again")
 
--- ---- SIGTERM: exit 0 ----
+-- ---- SIGTERM: the namespace in hand is finished, then exit 0 ----
+w.clear_log()
+-- its Secret's create is slow: the signal comes before the ServiceAccount's patch is sent
+w.fault { method = "POST", path_regex = "/namespaces/w-term/secrets$", action = "delay", latency_ms = 1000 }
+w.namespace("w-term", { xnat = "jobs" })
+t.ok(w.wait_for(function()
+  for _, e in ipairs(w.control("GET", "/log")) do -- as it is: the POST not answered yet
+    if e.method == "POST" and e.path:find("w-term", 1, true) then return e.status == json.null end
+  end
+end, 5), "SIGTERM: sent while a namespace's Secret is being created")
 t.eq(w.stop(h, "TERM"), 0, "SIGTERM: exit status 0")
+t.ok(w.has_pull("w-term", "ghcr"), "SIGTERM: the namespace in hand was finished first (its ServiceAccount patched "
+  .. "after the signal)")
+w.clear_faults()
 local err = w.read(h.err)
 t.ok(err:find("SIGTERM: stopping", 1, true), "SIGTERM: it says why it stops", err)
 t.ok(not err:find("error:", 1, true) and not err:find("Sanitizer", 1, true), "no error logged", err)
 local out = w.read(h.out)
 t.ok(out:find("w-new: serviceaccount/default configured\n", 1, true), "what it did is printed per namespace", out)
+
+-- ---- usage errors, before any request ----
+w.clear_log()
+for _, case in ipairs {
+  { { "--listen", "127.0.0.1:0" }, "--listen needs --watch" },
+  { { "--watch", "--lease-duration", "5", "--renew-deadline", "5" }, "--renew-deadline must be shorter than --lease-duration" },
+  { { "--watch", "--retry-period", "10" }, "--retry-period must be shorter than --renew-deadline" },
+  { { "--watch", "--lease-duration", "2.5", "--renew-deadline", "1", "--retry-period", "0.5" },
+    '--lease-duration: must be a whole number of seconds' },
+  { { "--watch", "--dry-run", "server" }, "--dry-run cannot be combined with --watch" },
+  { { "--watch", "--no-leader-elect", "--listen", "nowhere" }, "--listen: nowhere: not an address" },
+} do
+  local args = { "--config", site }
+  table.move(case[1], 1, #case[1], #args + 1, args)
+  local status, _, uerr = w.setup(args, { env = env })
+  t.ok(status == 2 and uerr:find(case[2], 1, true), table.concat(case[1], " ") .. ": exit 2, " .. case[2], uerr)
+end
+t.eq(w.writes(), {}, "usage errors write nothing")
 t.done()

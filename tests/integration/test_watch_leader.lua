@@ -82,6 +82,18 @@ w.sleep(0.5)
 t.eq(writes_by(), { ["replica-a"] = 6 }, "only the leader wrote (a Secret and a ServiceAccount per namespace)")
 t.eq(holder(), "replica-a", "the leader keeps the Lease by renewing it")
 t.eq(lease_writes("replica-b"), 0, "the candidate never writes the Lease while it is held")
+-- idle: the leader renews, the candidate reads the Lease; nothing else but watches
+w.clear_log()
+w.sleep(2)
+local idle = {}
+for _, e in ipairs(w.log()) do
+  local what = e.path:find("/leases/xcsreg", 1, true) and (e.user .. " " .. e.method .. " lease")
+    or (e.query and e.query.watch and "watch") or (e.user .. " " .. e.method .. " " .. e.path)
+  idle[what] = true
+end
+idle.watch = nil
+t.eq(idle, { ["replica-a PUT lease"] = true, ["replica-b GET lease"] = true },
+  "idle 2 s: the leader's renewals and the candidate's reads of the Lease, nothing else")
 
 -- ---- kill -9 the leader: the other takes over within leaseDuration ----
 local killed = w.now()
