@@ -291,7 +291,7 @@ class APIHandler(Handler):
         path, query = unquote(url.path), parse_qs(url.query, keep_blank_values=True)
         body = self.read_body()
         entry = {"conn": self.conn_id, "method": self.command, "path": path, "query": query,
-                 "content_type": self.headers.get("Content-Type"), "user": None, "status": None,
+                 "content_type": self.headers.get("Content-Type"), "user": None, "verb": None, "status": None,
                  "body": body.decode("utf-8", "replace")}
         with sim.lock:
             sim.log.append(entry)
@@ -484,8 +484,10 @@ class APIHandler(Handler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self.wfile.flush()
-        entry["status"] = 200
+        # Keys set before the status, so GET /log (another thread) sees no dict change size.
         entry["watch_events"] = 0
+        entry["watch_end"] = None
+        entry["status"] = 200
         with sim.lock:
             sim.watches_open += 1
         ended = "timeout"

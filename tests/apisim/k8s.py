@@ -228,9 +228,12 @@ class API:
             self.cond.notify_all()
 
     def compact(self):
-        """Like an etcd compaction seen through the watch cache: watches from a
-        resourceVersion older than the current one get 410 Expired. Running
-        watches are not affected (a cacheWatcher already has its events)."""
+        """The watch cache no longer holds any event up to the current
+        resourceVersion, as when its window (capacity, eventFreshDuration) has
+        moved on or it was re-listed after an etcd compaction or a restart:
+        watches from an older resourceVersion get 410 Expired, with
+        oldest-1 = this one in the message. Running watches are not affected
+        (a cacheWatcher already has its events)."""
         with self.lock:
             self.watch_floor = self.rv
             return self.rv

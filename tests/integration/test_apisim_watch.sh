@@ -96,6 +96,18 @@ for l in sys.stdin:
     e = json.loads(l)
     if e["type"] != "BOOKMARK": print(e["type"], e["object"]["metadata"]["name"], e["object"]["metadata"]["labels"]["app"])')"
 
+# pods too, cluster-wide, with the object as admission made it
+from=$(api GET /api/v1/pods | rv_of)
+watch_raw "$work/wp" "/api/v1/pods?watch=true&resourceVersion=$from&timeoutSeconds=1" &
+wpid=$!
+wait_open 1
+pod=$(api POST /api/v1/namespaces/default/pods '{"metadata":{"name":"p1"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}')
+api DELETE /api/v1/namespaces/default/pods/p1 >/dev/null
+wait "$wpid"
+expect_eq "cluster-wide pod watch: ADDED as POST answered, then DELETED" \
+	"{\"type\":\"ADDED\",\"object\":$pod}
+DELETED" "$(events "$work/wp" | sed 's/^{"type":"DELETED".*/DELETED/')"
+
 # --- 410 after compaction ------------------------------------------------------
 old=$from
 compacted=$(ctl POST /compact | jget 'd["compacted"]')
