@@ -458,6 +458,7 @@ static int http_request(lua_State *L)
 
 struct http_conn {
 	int fd;                  /* -1: free */
+	int draining;            /* answered: what else the client sends is read and dropped until it closes */
 	size_t len;
 	struct timespec since;
 	char req[MAX_REQUEST];
@@ -482,6 +483,7 @@ static void conn_close(struct http_conn *c)
 		close(c->fd);
 	c->fd = -1;
 	c->len = 0;
+	c->draining = 0;
 }
 
 static void server_free(struct http_server *s)
@@ -534,7 +536,7 @@ static int http_listen(lua_State *L)
 	struct http_server *s = lua_newuserdatauv(L, sizeof *s, 0);
 	s->fd = -1;
 	for (int i = 0; i < MAX_CONNS; i++)
-		s->conns[i].fd = -1, s->conns[i].len = 0;
+		s->conns[i].fd = -1, s->conns[i].len = 0, s->conns[i].draining = 0;
 	luaL_setmetatable(L, HTTP_SERVER_MT);
 	struct addrinfo hints = {0}, *ai = NULL;
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
@@ -611,7 +613,11 @@ static void send_answer(struct http_conn *c, int status, const char *reason, con
 			m.msg_iov[0].iov_len -= (size_t)w;
 		}
 	}
-	conn_close(c);
+	/* closing with unread request bytes would reset the connection, and the
+	 * client could lose the answer: end our side, drain theirs */
+	shutdown(c->fd, SHUT_WR);
+	c->draining = 1;
+	clock_gettime(CLOCK_MONOTONIC, &c->since);
 }
 
 static const char *status_reason(int status)
@@ -693,6 +699,14 @@ static int server_serve(lua_State *L)
 		if (c->fd < 0)
 			continue;
 		ssize_t r = 0;
+		if (c->draining) {
+			char sink[4096];
+			while ((r = read(c->fd, sink, sizeof sink)) > 0 || (r < 0 && errno == EINTR))
+				;
+			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || ms_since(&c->since) > CONN_IDLE_MS)
+				conn_close(c);
+			continue;
+		}
 		while (c->len < MAX_REQUEST &&
 		       ((r = read(c->fd, c->req + c->len, MAX_REQUEST - c->len)) > 0 || (r < 0 && errno == EINTR)))
 			if (r > 0)
@@ -703,6 +717,7 @@ static int server_serve(lua_State *L)
 			answered++;
 		} else if (c->len >= MAX_REQUEST) {
 			send_answer(c, 431, status_reason(431), "text/plain; charset=utf-8", "request too large\n", 18);
+			answered++;
 		} else if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
 		           ms_since(&c->since) > CONN_IDLE_MS) {
 			conn_close(c); /* gone, broken, or too slow */
