@@ -1014,7 +1014,6 @@ static int push_watch_end(lua_State *L, struct watch_ud *u)
 {
 	struct k8s_watch *w = &u->w;
 	struct k8s_client *c = u->c;
-	w->end_seen = 1;
 	lua_pushboolean(L, 0);
 	if (w->too_big) {
 		k8s_fail(c, "%s: a watch event is larger than max_event_bytes (%zu bytes)", c->config.server,

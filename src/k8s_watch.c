@@ -62,10 +62,10 @@ static size_t on_event_bytes(char *p, size_t size, size_t n, void *ud)
 		w->x.oom = 1;
 		return 0;
 	}
-	/* the tail after the last newline is one event in the making */
-	const char *nl = memrchr(b->data, '\n', b->len);
-	size_t tail = nl ? b->len - (size_t)(nl + 1 - b->data) : b->len - w->start;
-	if (tail > w->max_event) {
+	/* what follows the last newline is one event in the making */
+	const char *nl = memrchr(p, '\n', len);
+	w->tail = nl ? len - (size_t)(nl + 1 - p) : w->tail + len;
+	if (w->tail > w->max_event) {
 		w->too_big = 1;
 		return 0;
 	}
@@ -82,9 +82,9 @@ int k8s_watch_start(lua_State *L, struct k8s_conn *c, struct k8s_watchset *s,
 	if (k8s_call_prepare(L, c, call, &w->x, 1) != 0)
 		return -1;
 	CURL *h = w->x.curl;
-	w->start = 0;
+	w->start = w->tail = 0;
 	w->status = 0;
-	w->done = w->end_seen = w->paused = w->too_big = 0;
+	w->done = w->paused = w->too_big = 0;
 	if (curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_event_bytes) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_WRITEDATA, w) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_PRIVATE, w) != CURLE_OK ||
@@ -187,7 +187,7 @@ int k8s_watchset_wait(struct k8s_watchset *s, long timeout_ms, struct curl_waitf
 		collect_done(s);
 		if (pending(s, s->head))
 			timeout_ms = 0;
-		/* an ended watch is on nobody's list: the caller reads it without waiting */
+		/* an ended watch is off the list: watch:next tells the caller without a wait */
 		mc = curl_multi_poll(s->multi, extra, nextra, timeout_ms > 0 ? (int)timeout_ms : 0, NULL);
 	}
 	if (mc == CURLM_OK)

@@ -19,10 +19,10 @@ struct k8s_watch {
 	struct k8s_watchset *set;   /* NULL: not in flight (never started, ended or detached) */
 	struct k8s_watch *next, *prev;
 	size_t start;               /* offset in x.body of the first unread byte */
+	size_t tail;                /* bytes after the last newline received */
 	size_t max_event;           /* an event line longer than this ends the watch */
 	long status;                /* the HTTP status, once known */
 	int done;                   /* the transfer is over (result, status) */
-	int end_seen;               /* ... and the script has been told */
 	int paused;                 /* the unread bytes are at their cap: curl holds the rest */
 	int too_big;                /* an event was longer than max_event */
 	CURLcode result;

@@ -866,7 +866,8 @@ static int procl_time(lua_State *L)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)(ts.tv_nsec / 1000) / 1e6);
+	long micros = ts.tv_nsec / 1000; /* MicroTime: whole microseconds */
+	lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)micros / 1e6);
 	return 1;
 }
 

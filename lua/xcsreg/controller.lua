@@ -194,48 +194,47 @@ function C:guarded()
 end
 
 -- Reconciles the namespaces of batch (each with the ServiceAccounts that
--- exist), as reconcile.all does, printing in order. Returns nothing.
+-- exist), as reconcile.all does: concurrently, printed in batch order.
 function C:reconcile(batch)
-  local reports = {}
-  local work = self.work
+  local reports, order = {}, {}
+  for i = 1, #batch do order[i] = i end
   -- each batch is a run: a credential minted for an earlier one, now due,
   -- must be minted again, not taken from xcsreg.sources' memo of the run
   sources.reset()
-  self.guarded_client:map(batch, function(item)
+  self.guarded_client:map(order, function(i)
+    local item = batch[i]
     local report = { lines = {}, expiries = {}, events = {}, credentials = {} }
     local plan = setmetatable({ service_accounts = item.sas }, { __index = self.plan })
     local called, ok = pcall(reconcile.namespace, self.guarded_client, item.ns, self:prepared(item.ns), plan,
-      work, report)
+      self.work, report)
     if not called then
       report.lines[#report.lines + 1] = { error = string.format("namespace %s: stopped by an unexpected answer "
         .. "from the API server: %s", item.ns, tostring(ok)) }
       ok = false
     end
     report.ok = ok
-    reports[#reports + 1] = { item = item, report = report }
+    reports[i] = report
   end)
-  local now = proc.clock()
-  for _, r in ipairs(reports) do
-    local ns = r.item.ns
+  local now, events, success = proc.clock(), {}, true
+  for i, report in ipairs(reports) do
+    local ns = batch[i].ns
     self.stats.reconciles = self.stats.reconciles + 1
-    for _, line in ipairs(r.report.lines) do
+    for _, line in ipairs(report.lines) do
       if line.error then log.error("%s", line.error) elseif not self.quiet then print(ns .. ": " .. line.text) end
     end
-    for _, e in ipairs(r.report.expiries) do self.expiries[ns .. "/" .. e.secret] = e end
-    if r.report.ok then
+    for _, e in ipairs(report.expiries) do self.expiries[ns .. "/" .. e.secret] = e end
+    table.move(report.events, 1, #report.events, #events + 1, events)
+    if report.ok then
       self.failures[ns], self.retry_at[ns] = nil, nil
     else
       local n = (self.failures[ns] or 0) + 1
       self.failures[ns] = n
       self.retry_at[ns] = now + math.min(RETRY_MIN * 2 ^ (n - 1), RETRY_MAX)
+      success = false
     end
-    self.last_run = { time = time.now(), success = r.report.ok }
   end
-  local herr = reconcile.report(self.plan, (function()
-    local all = {}
-    for _, r in ipairs(reports) do table.move(r.report.events, 1, #r.report.events, #all + 1, all) end
-    return all
-  end)())
+  self.last_run = { time = time.now(), success = success }
+  local herr = reconcile.report(self.plan, events)
   if herr then log.error("%s", herr) end
   if self.metrics_file then
     local ok, err = metrics.write(self.metrics_file, self:metrics_run())
