@@ -44,8 +44,13 @@ $(BIN): $(O)/main.o $(LIB_OBJS)
 $(O)/%.o: src/%.c $(wildcard src/*.h) | $(O)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(O)/lua_bundle.c: $(LUA_FILES) scripts/embed-lua | $(O)
-	scripts/embed-lua $@ $(LUA_FILES)
+# The shipped Lua, as text and as bytecode (scripts/lua-bytecode.c: runs load
+# their modules instead of compiling them).
+$(O)/lua_bundle.c: $(LUA_FILES) scripts/embed-lua $(O)/lua-bytecode | $(O)
+	LUA_BYTECODE=$(O)/lua-bytecode scripts/embed-lua $@ $(LUA_FILES)
+
+$(O)/lua-bytecode: scripts/lua-bytecode.c | $(O)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS)
 
 $(O)/lua_bundle.o: $(O)/lua_bundle.c src/xcsreg.h
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<

@@ -28,6 +28,7 @@ local flags = script.flags {
   { long = "force-rotate", help = "mint credentials from their sources again, even when not due" },
   { long = "restart-stuck", help = "delete the pods stuck pulling an image that now pulls, when a Job owns them" },
   "lock", "lock-timeout", "metrics-file", "concurrency", "request-timeout", "run-timeout",
+  "cluster-concurrency", "cluster-timeout",
   "watch", "listen", "no-leader-elect", "lease-name", "lease-namespace", "lease-duration", "renew-deadline",
   "retry-period", "watch-timeout", "quiet", "verbose", "help",
 }
@@ -63,10 +64,16 @@ Secrets, XNAT's image hubs (Docker/Swarm backends) get the same credentials
 Hooks (functions in the site file's hooks table) change one step: namespaces,
 registries (per namespace), password, result (see README.md, "Hooks").
 
+Fleets: clusters = { { context = "prod" }, { name = "dev", kubeconfig = FILE } } in
+the site file, or --context repeated: every cluster at once, each in a process of
+its own, its lines prefixed with its name; one lock, one metrics file (a cluster
+label on each series); the exit status is the clusters' common one, else 1.
+
 --watch (controller mode, README "Controller mode"): LIST then WATCH the Namespaces,
 ServiceAccounts and managed Secrets, repair a namespace within a second of the event
 that broke it, rotate minted credentials when due; with 2 replicas, only the holder of
-the Lease writes (scripts/k8s/deployment.yaml). SIGTERM: release the Lease, exit 0.
+the Lease writes (scripts/k8s/deployment.yaml). One cluster. SIGTERM: release the
+Lease, exit 0.
 
 Exit status: 0 all namespaces done (--watch: stopped by a signal), 1 some failed,
 2 usage or configuration error (a hook that failed included; nothing was written),
@@ -90,7 +97,7 @@ local function run(opts)
   end
   -- required here, not above: --help and usage errors need none of the
   -- workflow's modules, and start in a third of the time without them
-  return require("xcsreg.reconcile").run(opts)
+  return require("xcsreg.reconcile").run(opts, flags)
 end
 
 return script.main { name = "setup.lua", flags = flags, usage = usage, run = run }(...)

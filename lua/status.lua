@@ -8,6 +8,7 @@
 -- shows such jobs as waiting forever). Only reads; never prints a
 -- credential. The checks are xcsreg.status's; this script is its flags.
 local config = require "xcsreg.config"
+local fleet = require "xcsreg.fleet"
 local json = require "json"
 local log = require "log"
 local reconcile = require "xcsreg.reconcile"
@@ -20,7 +21,7 @@ local flags = script.flags {
   { "config", help = "site file (also $XCSREG_CONFIG; default /etc/xcsreg/registries.lua if it exists)" },
   { "namespace", help = "namespace (repeatable; overrides the file; default: the context's)" },
   { "service-account", help = "ServiceAccount that must list the Secrets (repeatable; default: the file's, or default)" },
-  "kubeconfig", "context", "request-timeout", "run-timeout",
+  "kubeconfig", "context", "request-timeout", "run-timeout", "cluster-concurrency", "cluster-timeout",
   { long = "warn-within", arg = "DURATION", help = "a Secret expiring sooner is a problem (e.g. 90m, 2h, 3d; "
     .. "default: an eighth of its lifetime, else 24h)" },
   { long = "workload-images", help = "also check the images of the namespaces' Pods, Jobs, CronJobs, "
@@ -49,6 +50,10 @@ Flags:
 A Secret is expiring when less than --warn-within is left or, by default,
 less than an eighth of its lifetime (from its xcsreg.io/rotated-at to its
 xcsreg.io/expires-at; 24h when unknown): setup.lua renews at half of it.
+
+Over a fleet (the site file's clusters, or --context repeated): each cluster's
+report, its lines prefixed with its name; -o json: { ok, clusters = { { name,
+context, kubeconfig, exitCode, errors, status = its own document } } }.
 
 Exit status: 0 all is well; 1 something is expired, expiring, missing or not
 referenced, a pod is stuck, or a read failed; 2 usage or configuration error.
@@ -81,6 +86,9 @@ local function run(opts)
     log.error("%s", err)
     return script.EXIT.USAGE
   end
+  local clusters, ferr = fleet.clusters(opts, plan)
+  if ferr then return script.EXIT.USAGE, ferr end
+  if clusters then return fleet.status(opts, clusters, flags) end
   local client <close>, kerr = reconcile.client(opts)
   if not client then
     log.error("%s", kerr)

@@ -117,7 +117,9 @@ static int load_shipped(lua_State *L, const char *path)
 		return LUA_ERRFILE;
 	}
 	const char *chunkname = lua_pushfstring(L, "@lua/%s", path);
-	int status = luaL_loadbufferx(L, (const char *)e->text, e->len, chunkname, "t");
+	int status = e->bytecode && strcmp(embedded_lua_ident, lua_ident) == 0
+	    ? luaL_loadbufferx(L, (const char *)e->bytecode, e->bytecode_len, chunkname, "b")
+	    : luaL_loadbufferx(L, (const char *)e->text, e->len, chunkname, "t");
 	lua_remove(L, -2);
 	return status;
 }
@@ -229,7 +231,8 @@ struct run_args {
 	const char *script;
 	int argc;       /* script arguments */
 	char **argv;
-	char *progname;
+	int host_argc;  /* what came before the script: the program, its options, "run" */
+	char **host_argv;
 };
 
 /* Runs inside lua_pcall, so that every Lua error, out-of-memory included,
@@ -250,10 +253,14 @@ static int run_protected(lua_State *L)
 	}
 	register_modules(L);
 
-	/* arg, as the standalone lua sets it: arg[0] the script, arg[-1] the program */
-	lua_createtable(L, ra->argc, 2);
-	lua_pushstring(L, ra->progname);
-	lua_rawseti(L, -2, -1);
+	/* arg, as the standalone lua sets it: arg[0] the script, arg[-1] back to
+	 * arg[-N] what came before it ("run", the host's options, the program),
+	 * so that a script can start the host again as it was started */
+	lua_createtable(L, ra->argc, ra->host_argc + 1);
+	for (int i = 0; i < ra->host_argc; i++) {
+		lua_pushstring(L, ra->host_argv[i]);
+		lua_rawseti(L, -2, i - ra->host_argc);
+	}
 	lua_pushstring(L, ra->script);
 	lua_rawseti(L, -2, 0);
 	for (int i = 0; i < ra->argc; i++) {
@@ -310,7 +317,7 @@ static int run_protected(lua_State *L)
 	return 2;
 }
 
-static int cmd_run(int argc, char **argv, char *progname)
+static int cmd_run(int argc, char **argv, int host_argc, char **host_argv)
 {
 	if (argc < 1) {
 		fprintf(stderr, "xcsreg: run needs a SCRIPT\n%s", usage_text);
@@ -321,7 +328,7 @@ static int cmd_run(int argc, char **argv, char *progname)
 		fprintf(stderr, "xcsreg: cannot create Lua state: not enough memory\n");
 		return XCS_EXIT_FAIL;
 	}
-	struct run_args ra = {argv[0], argc - 1, argv + 1, progname};
+	struct run_args ra = {argv[0], argc - 1, argv + 1, host_argc, host_argv};
 	lua_pushcfunction(L, msghandler);
 	lua_pushcfunction(L, run_protected);
 	lua_pushlightuserdata(L, &ra);
@@ -413,7 +420,7 @@ int main(int argc, char **argv)
 	int code;
 	if (strcmp(cmd, "run") == 0) {
 		proc_catch_signals();
-		code = cmd_run(argc - i, argv + i, argv[0]);
+		code = cmd_run(argc - i, argv + i, i, argv);
 		int sig = proc_interrupted();
 		if (sig) {
 			log_msg(LOG_ERROR, "interrupted by %s: exiting with status %d", proc_signal_name(sig), 128 + sig);

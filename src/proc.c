@@ -32,6 +32,14 @@
 #define PROC_MAX_FD_FALLBACK 65536
 #define PROC_RESULT_MT "xcsreg.proc_result"
 #define PROC_LOCK_MT "xcsreg.Lock"
+#define PROC_PROCESS_MT "xcsreg.Process"
+/* A line longer than this reaches proc.wait's caller in pieces, so that a
+ * child writing no newline cannot grow our memory without bound. */
+#define PROC_MAX_LINE 65536
+/* How often proc.wait looks for a child that exited while something it
+ * started still holds its output open. */
+#define PROC_REAP_MS 200
+#define PROC_MAX_WAIT 256 /* processes in one proc.wait */
 
 /* ---- signals: SIGTERM, SIGINT, SIGHUP end a run cleanly ---- */
 
@@ -160,7 +168,7 @@ static char **child_env(const struct proc_spec *spec)
 		return NULL;
 	size_t n = 0;
 	for (size_t i = 0; i < nbase; i++)
-		if (!is_hidden(environ[i]))
+		if (spec->keep_hidden_env || !is_hidden(environ[i]))
 			envp[n++] = environ[i];
 	for (size_t i = 0; i < nadd; i++) {
 		const char *e = spec->env[i];
@@ -363,6 +371,19 @@ static int set_nonblock(int fd)
 	return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
+/* Writes the next piece of data to the nonblocking *fd, closing it once
+ * all is written or the command stopped reading (EPIPE: that is its
+ * business). */
+static void feed_stdin(int *fd, const char *data, size_t len, size_t *off)
+{
+	size_t left = len - *off;
+	ssize_t w = write(*fd, data + *off, left < PROC_CHUNK ? left : PROC_CHUNK);
+	if (w > 0)
+		*off += (size_t)w;
+	if (*off == len || (w < 0 && errno != EAGAIN && errno != EINTR))
+		close_fd(fd);
+}
+
 /* Gives b the NUL-terminated form proc_result promises; 0 or -1. */
 static int finish_buffer(struct outbuf *b)
 {
@@ -372,19 +393,18 @@ static int finish_buffer(struct outbuf *b)
 	return 0;
 }
 
-int proc_run(const struct proc_spec *spec, struct proc_result *res, char *msg, size_t msgsz)
+/* Starts the command of spec: its stdin a pipe whose other end goes to
+ * *in_w when spec->stdin_data is set (else /dev/null), its stdout a pipe
+ * read from *out_r, its stderr one read from *err_r unless
+ * spec->inherit_stderr. Returns the pid, or -1 with msg set; the caller
+ * owns the descriptors it is given (all -1 on failure). */
+static pid_t start_child(const struct proc_spec *spec, int *in_w, int *out_r, int *err_r, char *msg, size_t msgsz)
 {
 	const char *name = spec->argv[0];
-	size_t max = spec->max_output ? spec->max_output : PROC_DEFAULT_MAX_OUTPUT;
-	double deadline = spec->timeout > 0 ? now_seconds() + spec->timeout : 0;
-	/* parent ends: in_w, out_r, err_r, report_r; child ends: in_r, out_w, err_w, report_w */
-	int in_r = -1, in_w = -1, out_r = -1, out_w = -1, err_r = -1, err_w = -1;
-	int report_r = -1, report_w = -1;
-	struct outbuf out = {0}, err = {0};
+	/* child ends: in_r, out_w, err_w, report_w */
+	int in_r = -1, out_w = -1, err_w = -1, report_r = -1, report_w = -1, pipes[2];
 	pid_t pid = -1;
-	int ret = -1, status = 0, pipes[2];
-
-	memset(res, 0, sizeof *res);
+	*in_w = *out_r = *err_r = -1;
 	if (caught_signal) {
 		snprintf(msg, msgsz, "%s not run: the run was interrupted by %s", name, proc_signal_name(caught_signal));
 		return -1;
@@ -397,17 +417,17 @@ int proc_run(const struct proc_spec *spec, struct proc_result *res, char *msg, s
 	if (spec->stdin_data) {
 		if (pipe2(pipes, O_CLOEXEC) < 0)
 			goto sys_error;
-		in_r = pipes[0], in_w = pipes[1];
+		in_r = pipes[0], *in_w = pipes[1];
 	} else if ((in_r = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
 		goto sys_error;
 	}
 	if (pipe2(pipes, O_CLOEXEC) < 0)
 		goto sys_error;
-	out_r = pipes[0], out_w = pipes[1];
+	*out_r = pipes[0], out_w = pipes[1];
 	if (!spec->inherit_stderr) {
 		if (pipe2(pipes, O_CLOEXEC) < 0)
 			goto sys_error;
-		err_r = pipes[0], err_w = pipes[1];
+		*err_r = pipes[0], err_w = pipes[1];
 	}
 	if (pipe2(pipes, O_CLOEXEC) < 0)
 		goto sys_error;
@@ -428,6 +448,8 @@ int proc_run(const struct proc_spec *spec, struct proc_result *res, char *msg, s
 		goto sys_error;
 	if (pid == 0)
 		exec_child(&plan);
+	free(envp);
+	envp = NULL;
 	close_fd(&in_r);
 	close_fd(&out_w);
 	close_fd(&err_w);
@@ -447,12 +469,47 @@ int proc_run(const struct proc_spec *spec, struct proc_result *res, char *msg, s
 			snprintf(msg, msgsz, "permission denied: %s", name);
 		else
 			snprintf(msg, msgsz, "cannot run %s: %s", name, strerror(exec_errno));
-		goto done;
+		goto failed;
 	}
-
-	if ((in_w >= 0 && set_nonblock(in_w) < 0) || set_nonblock(out_r) < 0 ||
-	    (err_r >= 0 && set_nonblock(err_r) < 0))
+	if ((*in_w >= 0 && set_nonblock(*in_w) < 0) || set_nonblock(*out_r) < 0 ||
+	    (*err_r >= 0 && set_nonblock(*err_r) < 0))
 		goto sys_error;
+	return pid;
+
+sys_error:
+	snprintf(msg, msgsz, "cannot run %s: %s", name, strerror(errno));
+failed:
+	free(envp);
+	close_fd(&in_r);
+	close_fd(in_w);
+	close_fd(out_r);
+	close_fd(&out_w);
+	close_fd(err_r);
+	close_fd(&err_w);
+	close_fd(&report_r);
+	close_fd(&report_w);
+	if (pid > 0) {
+		int status;
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	return -1;
+}
+
+int proc_run(const struct proc_spec *spec, struct proc_result *res, char *msg, size_t msgsz)
+{
+	const char *name = spec->argv[0];
+	size_t max = spec->max_output ? spec->max_output : PROC_DEFAULT_MAX_OUTPUT;
+	double deadline = spec->timeout > 0 ? now_seconds() + spec->timeout : 0;
+	int in_w = -1, out_r = -1, err_r = -1;
+	struct outbuf out = {0}, err = {0};
+	int ret = -1, status = 0;
+
+	memset(res, 0, sizeof *res);
+	pid_t pid = start_child(spec, &in_w, &out_r, &err_r, msg, msgsz);
+	if (pid < 0)
+		return -1;
 	size_t in_off = 0;
 	if (in_w >= 0 && spec->stdin_len == 0)
 		close_fd(&in_w);
@@ -478,13 +535,7 @@ int proc_run(const struct proc_spec *spec, struct proc_result *res, char *msg, s
 			if (!pfd[i].revents)
 				continue;
 			if (pfd[i].fd == in_w) {
-				size_t left = spec->stdin_len - in_off;
-				ssize_t w = write(in_w, spec->stdin_data + in_off, left < PROC_CHUNK ? left : PROC_CHUNK);
-				if (w > 0)
-					in_off += (size_t)w;
-				/* EPIPE: the command does not read its stdin; that is its business */
-				if (in_off == spec->stdin_len || (w < 0 && errno != EAGAIN && errno != EINTR))
-					close_fd(&in_w);
+				feed_stdin(&in_w, spec->stdin_data, spec->stdin_len, &in_off);
 			} else {
 				int is_out = pfd[i].fd == out_r;
 				if (drain(is_out ? &out_r : &err_r, is_out ? &out : &err, max) >= 0)
@@ -522,14 +573,9 @@ timed_out:
 sys_error:
 	snprintf(msg, msgsz, "cannot run %s: %s", name, strerror(errno));
 done:
-	close_fd(&in_r);
 	close_fd(&in_w);
 	close_fd(&out_r);
-	close_fd(&out_w);
 	close_fd(&err_r);
-	close_fd(&err_w);
-	close_fd(&report_r);
-	close_fd(&report_w);
 	if (pid > 0) {
 		/* Only a child we gave up on is still unreaped here. */
 		kill(pid, SIGKILL);
@@ -538,7 +584,6 @@ done:
 	}
 	free(out.data);
 	free(err.data);
-	free(envp);
 	return ret;
 }
 
@@ -689,6 +734,316 @@ static int result_close(lua_State *L)
 	proc_result_free(luaL_checkudata(L, 1, PROC_RESULT_MT));
 	return 0;
 }
+
+/* ---- proc.spawn, proc.wait: several commands at once, their output by line ---- */
+
+struct line_stream {
+	int fd; /* -1 at end of file */
+	char *buf;
+	size_t len, cap;
+};
+
+struct process {
+	pid_t pid;           /* -1 once reaped */
+	int status;          /* exit code or 128 + signal, once reaped */
+	int reported;        /* proc.wait returned its exit */
+	int signalled;       /* the signal the host caught was passed on to it */
+	int in_fd;
+	const char *in_data; /* the stdin string, kept alive by the user value */
+	size_t in_len, in_off;
+	struct line_stream out, err;
+};
+
+static void reap(struct process *p, int block)
+{
+	int status;
+	pid_t r;
+	do
+		r = waitpid(p->pid, &status, block ? 0 : WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r == p->pid || r < 0) {
+		p->status = r < 0 ? 127 : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+		p->pid = -1;
+	}
+}
+
+/* Kills and reaps the child unless it was, closes its descriptors, frees
+ * its buffers: __gc, __close and p:close(), so that no Lua error leaves a
+ * zombie or a descriptor behind. */
+static int process_close(lua_State *L)
+{
+	struct process *p = luaL_checkudata(L, 1, PROC_PROCESS_MT);
+	if (p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		reap(p, 1);
+	}
+	close_fd(&p->in_fd);
+	close_fd(&p->out.fd);
+	close_fd(&p->err.fd);
+	free(p->out.buf);
+	free(p->err.buf);
+	p->out.buf = p->err.buf = NULL;
+	p->out.len = p->err.len = p->out.cap = p->err.cap = 0;
+	p->reported = 1;
+	return 0;
+}
+
+static const char *const spawn_options[] = {"argv", "clear_env", "env", "keep_hidden_env", "stdin", NULL};
+
+/* proc.spawn{argv = {...}, stdin =, env =, clear_env =, keep_hidden_env =}
+ * -> process | nil, message. The command runs as with proc.run, its stdout
+ * and stderr read by proc.wait. */
+static int procl_spawn(lua_State *L)
+{
+	struct proc_spec spec = {0};
+	luaL_checktype(L, 1, LUA_TTABLE);
+	opt_check_keys(L, 1, spawn_options);
+	if (!opt_field(L, 1, "argv", LUA_TTABLE))
+		luaL_argerror(L, 1, "option 'argv' must be a non-empty list of strings");
+	spec.argv = push_argv(L, 1, lua_gettop(L));
+	if (opt_field(L, 1, "env", LUA_TTABLE))
+		spec.env = push_env(L, 1, lua_gettop(L));
+	int stdin_idx = 0;
+	if (opt_field(L, 1, "stdin", LUA_TSTRING)) {
+		spec.stdin_data = lua_tolstring(L, -1, &spec.stdin_len);
+		stdin_idx = lua_gettop(L);
+	}
+	spec.clear_env = opt_boolean(L, 1, "clear_env");
+	spec.keep_hidden_env = opt_boolean(L, 1, "keep_hidden_env");
+
+	/* the userdata exists before the child, so that a raise cannot leak it */
+	struct process *p = lua_newuserdatauv(L, sizeof *p, 1);
+	memset(p, 0, sizeof *p);
+	p->pid = -1;
+	p->in_fd = p->out.fd = p->err.fd = -1;
+	p->reported = 1;
+	luaL_setmetatable(L, PROC_PROCESS_MT);
+	if (stdin_idx) {
+		lua_pushvalue(L, stdin_idx);
+		lua_setiuservalue(L, -2, 1);
+		p->in_data = spec.stdin_data;
+		p->in_len = spec.stdin_len;
+	}
+	char msg[512];
+	pid_t pid = start_child(&spec, &p->in_fd, &p->out.fd, &p->err.fd, msg, sizeof msg);
+	if (pid < 0) {
+		lua_pushnil(L);
+		lua_pushstring(L, msg);
+		return 2;
+	}
+	p->pid = pid;
+	p->reported = 0;
+	if (p->in_fd >= 0 && p->in_len == 0)
+		close_fd(&p->in_fd);
+	return 1;
+}
+
+/* Pushes the next line of s (a partial one at end of file, or PROC_MAX_LINE
+ * bytes of a longer one) and returns 1, or returns 0 when none is ready. */
+static int next_line(lua_State *L, struct line_stream *s)
+{
+	if (s->len == 0)
+		return 0;
+	char *nl = memchr(s->buf, '\n', s->len);
+	size_t n, skip;
+	if (nl)
+		n = (size_t)(nl - s->buf), skip = n + 1;
+	else if (s->fd < 0 || s->len >= PROC_MAX_LINE)
+		n = skip = s->len < PROC_MAX_LINE ? s->len : PROC_MAX_LINE;
+	else
+		return 0;
+	lua_pushlstring(L, s->buf, n);
+	memmove(s->buf, s->buf + skip, s->len - skip);
+	s->len -= skip;
+	return 1;
+}
+
+/* Reads what s's descriptor has, at most PROC_CHUNK bytes; closes it at end
+ * of file or on error. Returns 0, or -1 when memory ran out. */
+static int read_lines(struct line_stream *s)
+{
+	if (s->cap - s->len < PROC_CHUNK) {
+		size_t cap = s->len + PROC_CHUNK;
+		char *b = realloc(s->buf, cap);
+		if (!b)
+			return -1;
+		s->buf = b;
+		s->cap = cap;
+	}
+	ssize_t n = read(s->fd, s->buf + s->len, PROC_CHUNK);
+	if (n > 0)
+		s->len += (size_t)n;
+	else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		close_fd(&s->fd);
+	return 0;
+}
+
+/* What proc.wait returns for p when it has something: pushes p, the kind
+ * and the value, and returns 3; else 0. */
+static int process_event(lua_State *L, int idx, struct process *p)
+{
+	static const char *const kinds[] = {"stdout", "stderr"};
+	struct line_stream *streams[] = {&p->out, &p->err};
+	for (int i = 0; i < 2; i++) {
+		if (streams[i]->len == 0)
+			continue;
+		lua_pushvalue(L, idx);
+		lua_pushstring(L, kinds[i]);
+		if (next_line(L, streams[i]))
+			return 3;
+		lua_pop(L, 2);
+	}
+	if (p->pid > 0)
+		reap(p, 0);
+	if (p->pid > 0)
+		return 0;
+	/* Exited: what it wrote before is in the pipes; whatever a command it
+	 * started may still write there is not its output. */
+	for (int i = 0; i < 2; i++) {
+		while (streams[i]->fd >= 0 && streams[i]->len < PROC_MAX_LINE) {
+			size_t before = streams[i]->len;
+			if (read_lines(streams[i]) < 0 || streams[i]->len == before)
+				close_fd(&streams[i]->fd);
+		}
+		close_fd(&streams[i]->fd);
+		if (streams[i]->len) {
+			lua_pushvalue(L, idx);
+			lua_pushstring(L, kinds[i]);
+			next_line(L, streams[i]);
+			return 3;
+		}
+	}
+	close_fd(&p->in_fd);
+	p->reported = 1;
+	lua_pushvalue(L, idx);
+	lua_pushliteral(L, "exit");
+	lua_pushinteger(L, p->status);
+	return 3;
+}
+
+/* proc.wait(processes [, timeout]) -> process, "stdout"|"stderr", line |
+ * process, "exit", status | nil, "timeout" | nil (every one has exited).
+ * Waits for the next line any of the processes writes (without its
+ * newline), or for the exit of one whose output has all been returned; a
+ * process's exit is returned once. Feeds their stdin meanwhile. Once the
+ * host has caught SIGTERM, SIGINT or SIGHUP, passes it on to each. */
+static int procl_wait(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	double timeout = luaL_optnumber(L, 2, -1);
+	double deadline = timeout >= 0 ? now_seconds() + timeout : 0;
+	lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+	if (n > PROC_MAX_WAIT)
+		return luaL_argerror(L, 1, lua_pushfstring(L, "more than %d processes", PROC_MAX_WAIT));
+	luaL_checkstack(L, (int)n + 8, "too many processes");
+	int base = lua_gettop(L);
+	struct process *procs[PROC_MAX_WAIT];
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, 1, i);
+		procs[i - 1] = luaL_testudata(L, -1, PROC_PROCESS_MT);
+		if (!procs[i - 1])
+			return luaL_argerror(L, 1, lua_pushfstring(L, "item %I is not a process", i));
+	}
+	struct pollfd pfd[3 * PROC_MAX_WAIT];
+	struct process *owner[3 * PROC_MAX_WAIT];
+	for (;;) {
+		int live = 0;
+		for (lua_Integer i = 0; i < n; i++) {
+			struct process *p = procs[i];
+			if (p->reported)
+				continue;
+			if (caught_signal && !p->signalled && p->pid > 0) {
+				kill(p->pid, caught_signal);
+				p->signalled = 1;
+			}
+			int r = process_event(L, base + 1 + (int)i, p);
+			if (r)
+				return r;
+			live++;
+		}
+		if (!live) {
+			lua_pushnil(L);
+			return 1;
+		}
+		nfds_t nfds = 0;
+		for (lua_Integer i = 0; i < n; i++) {
+			struct process *p = procs[i];
+			if (p->reported)
+				continue;
+			if (p->in_fd >= 0)
+				owner[nfds] = p, pfd[nfds++] = (struct pollfd){.fd = p->in_fd, .events = POLLOUT};
+			if (p->out.fd >= 0)
+				owner[nfds] = p, pfd[nfds++] = (struct pollfd){.fd = p->out.fd, .events = POLLIN};
+			if (p->err.fd >= 0)
+				owner[nfds] = p, pfd[nfds++] = (struct pollfd){.fd = p->err.fd, .events = POLLIN};
+		}
+		int wait_ms = PROC_REAP_MS;
+		if (deadline > 0) {
+			double left = deadline - now_seconds();
+			if (left <= 0) {
+				lua_pushnil(L);
+				lua_pushliteral(L, "timeout");
+				return 2;
+			}
+			if (left * 1000 < wait_ms)
+				wait_ms = (int)(left * 1000) + 1;
+		}
+		int r = poll(pfd, nfds, wait_ms);
+		if (r < 0 && errno != EINTR)
+			return luaL_error(L, "proc.wait: poll: %s", strerror(errno));
+		for (nfds_t i = 0; r > 0 && i < nfds; i++) {
+			if (!pfd[i].revents)
+				continue;
+			struct process *p = owner[i];
+			if (pfd[i].fd == p->in_fd)
+				feed_stdin(&p->in_fd, p->in_data, p->in_len, &p->in_off);
+			else if (read_lines(pfd[i].fd == p->out.fd ? &p->out : &p->err) < 0)
+				return luaL_error(L, "not enough memory");
+		}
+	}
+}
+
+/* p:kill([signal]): "TERM" (default), "INT", "HUP" or "KILL" -> true |
+ * false when it has exited already. */
+static int process_kill(lua_State *L)
+{
+	struct process *p = luaL_checkudata(L, 1, PROC_PROCESS_MT);
+	static const char *const names[] = {"TERM", "INT", "HUP", "KILL", NULL};
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGKILL};
+	int sig = sigs[luaL_checkoption(L, 2, "TERM", names)];
+	if (p->pid <= 0) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	kill(p->pid, sig);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int process_pid(lua_State *L)
+{
+	struct process *p = luaL_checkudata(L, 1, PROC_PROCESS_MT);
+	if (p->pid > 0)
+		lua_pushinteger(L, p->pid);
+	else
+		lua_pushnil(L);
+	return 1;
+}
+
+/* proc.clock() -> seconds on a clock no change of the date moves, for
+ * timing the commands started */
+static int procl_clock(lua_State *L)
+{
+	lua_pushnumber(L, now_seconds());
+	return 1;
+}
+
+static const luaL_Reg process_methods[] = {
+    {"close", process_close},
+    {"kill", process_kill},
+    {"pid", process_pid},
+    {NULL, NULL},
+};
 
 /* ---- proc.lock: serialise runs (cron may start one before the last ends) ---- */
 
@@ -851,17 +1206,8 @@ static int procl_signal(lua_State *L)
 	return 1;
 }
 
-/* proc.clock(): seconds on the monotonic clock (timers); proc.time(): the
- * wall clock in seconds since the epoch, to the microsecond (a Lease's
- * MicroTime). */
-static int procl_clock(lua_State *L)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
-	return 1;
-}
-
+/* proc.time(): the wall clock in seconds since the epoch, to the
+ * microsecond (a Lease's MicroTime); timers use proc.clock. */
 static int procl_time(lua_State *L)
 {
 	struct timespec ts;
@@ -886,12 +1232,14 @@ static int procl_identity(lua_State *L)
 static const luaL_Reg proc_funcs[] = {
     {"clock", procl_clock},
     {"defer_signals", procl_defer_signals},
-    {"identity", procl_identity},
     {"hide_env", procl_hide_env},
+    {"identity", procl_identity},
     {"lock", procl_lock},
     {"run", procl_run},
     {"signal", procl_signal},
+    {"spawn", procl_spawn},
     {"time", procl_time},
+    {"wait", procl_wait},
     {NULL, NULL},
 };
 
@@ -909,6 +1257,14 @@ int luaopen_proc(lua_State *L)
 	lua_pushcfunction(L, lock_release);
 	lua_setfield(L, -2, "__close");
 	luaL_newlib(L, lock_methods);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+	luaL_newmetatable(L, PROC_PROCESS_MT);
+	lua_pushcfunction(L, process_close);
+	lua_setfield(L, -2, "__gc");
+	lua_pushcfunction(L, process_close);
+	lua_setfield(L, -2, "__close");
+	luaL_newlib(L, process_methods);
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 	luaL_newlib(L, proc_funcs);

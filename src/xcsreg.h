@@ -111,6 +111,9 @@ struct proc_spec {
 	size_t max_output;         /* cap per stream in bytes, 0: 16 MiB */
 	int inherit_stderr;        /* stderr goes to ours instead of being captured */
 	int clear_env;             /* start from an empty environment, not ours */
+	int keep_hidden_env;       /* inherit what proc_hide_env hides too: for a
+	                            * child that is xcsreg itself, which reads its
+	                            * own sources and hides them again */
 };
 struct proc_result {
 	int status;         /* exit code, or 128+signal */
@@ -175,8 +178,14 @@ struct embedded_lua {
 	const char *module;         /* what require names it ("xcsreg.secrets"); NULL for a script */
 	const unsigned char *text;
 	size_t len;
+	const unsigned char *bytecode; /* the text compiled, debug info kept; NULL if not built */
+	size_t bytecode_len;
 };
 extern const struct embedded_lua embedded_lua[];  /* ends with path == NULL */
+/* lua_ident of the liblua that compiled the bytecode (NULL if none): the
+ * bytecode is loaded only under that same liblua (lundump.c checks the
+ * bytecode format's version, not the Lua release). */
+extern const char *const embedded_lua_ident;
 
 /* ---- main.c ---- */
 /* Markers shared by json and yaml: tables decoded from JSON arrays/objects

@@ -84,6 +84,19 @@ function cli.seconds(opts, name, default)
   return n
 end
 
+-- The arguments that cli.parse(spec, ...) makes opts of again: one
+-- `--long=value` per value, in spec order; for starting a script anew.
+function cli.args(spec, opts)
+  local args = {}
+  for _, f in ipairs(spec) do
+    local v = opts[f.long]
+    for _, value in ipairs(f.repeated and v or { v }) do
+      args[#args + 1] = "--" .. f.long .. "=" .. tostring(value)
+    end
+  end
+  return args
+end
+
 -- The "Options:" block of a --help text.
 function cli.help(spec)
   local lines = {}

@@ -392,7 +392,7 @@ local function check_entries(plan, entries, where)
   end
 end
 
-local TOP_KEYS = { all_namespaces = true, exclude_namespaces = true, hooks = true, images = true,
+local TOP_KEYS = { all_namespaces = true, clusters = true, exclude_namespaces = true, hooks = true, images = true,
                    namespace_selector = true, namespaces = true, registries = true, restart_owners = true,
                    service_accounts = true, xnat = true }
 
@@ -406,6 +406,55 @@ local function check_images(v)
     local ref, err = image_ref.parse(v[i])
     if not ref then return string.format("images[%d]: %s", i, err) end
   end
+end
+
+-- `clusters`: the clusters one run reconciles (xcsreg.fleet), each
+-- { name =, context =, kubeconfig = } (name defaults to the context):
+-- checked list | nil, message. A kubeconfig that cannot be read is named
+-- now, before any cluster is contacted.
+local CLUSTER_KEYS = { context = true, kubeconfig = true, name = true }
+local function check_clusters(v)
+  if v == nil then return end
+  if type(v) ~= "table" or #v == 0 then
+    return nil, "clusters: must be a non-empty list of { name =, context =, kubeconfig = } tables"
+  end
+  for k in pairs(v) do
+    if math.type(k) ~= "integer" or k < 1 or k > #v then
+      return nil, "clusters: must be a list, not a table with key " .. quote(tostring(k))
+    end
+  end
+  local list, seen = {}, {}
+  for i, c in ipairs(v) do
+    local where = string.format("clusters[%d]", i)
+    if type(c) ~= "table" then return nil, where .. ": must be a table, not " .. type(c) end
+    for _, k in ipairs(sorted_keys(c)) do
+      if not CLUSTER_KEYS[k] then
+        return nil, string.format("%s: unknown key %s (known: context, kubeconfig, name)", where, quote(k))
+      end
+    end
+    for _, k in ipairs { "name", "context", "kubeconfig" } do
+      local err = c[k] ~= nil and check_string(c[k])
+      if err then return nil, string.format("%s.%s: %s", where, k, err) end
+    end
+    if not (c.context or c.kubeconfig) then return nil, where .. ": give its context, its kubeconfig, or both" end
+    local name = c.name or c.context
+    if not name then return nil, where .. ": name: needed when no context names the cluster" end
+    -- printed before each of its lines and put in a metrics label
+    if #name > 253 or not name:find("^[%w%p]+$") then
+      return nil, string.format("%s: name %s: must be at most 253 printable characters, no spaces", where, quote(name))
+    end
+    if seen[name] then
+      return nil, string.format("%s: name %s: already the name of clusters[%d]", where, quote(name), seen[name])
+    end
+    seen[name] = i
+    if c.kubeconfig then
+      local f, err = io.open(c.kubeconfig)
+      if not f then return nil, string.format("%s.kubeconfig: cannot read %s", where, err) end
+      f:close()
+    end
+    list[i] = { name = name, context = c.context, kubeconfig = c.kubeconfig }
+  end
+  return list
 end
 
 -- Loads and checks a site file. Returns the plan | nil, message.
@@ -440,6 +489,7 @@ function config.load_file(path, opts)
     or check_images(t.images) or (t.restart_owners ~= nil and check_names(t.restart_owners, "restart_owners",
       function(v) if not v:match("^%u%w*$") then return quote(v) .. " is not a kind (Job, ReplicaSet, Pod...)" end end))
   plan.images, plan.restart_owners = t.images, t.restart_owners
+  if not err then plan.clusters, err = check_clusters(t.clusters) end
   if not err and plan.hooks.namespaces and (plan.namespaces or plan.namespace_selector or plan.all_namespaces) then
     err = "hooks.namespaces and " .. (plan.namespaces and "namespaces" or plan.namespace_selector
       and "namespace_selector" or "all_namespaces") .. " both given: give only one"
@@ -469,9 +519,20 @@ function config.load_file(path, opts)
       if not found then return nil, string.format("%s: xnat.hubs[%d]: %s is no registry's server", path, i, quote(server)) end
     end
   end
-  plan.entries, plan.read = entries, not (opts and opts.credentials == false)
+  plan.entries, plan.read, plan.where = entries, not (opts and opts.credentials == false), where
   plan.secrets, err = build_secrets(plan, entries, where, label_of_key, plan.read)
   if not plan.secrets then return nil, err end
+  return plan
+end
+
+-- A plan loaded with credentials = false, its passwords now read (a run
+-- that learns only from the site file that it is one cluster's): the
+-- plan | nil, message, as load_file's with credentials would have been.
+function config.read_passwords(plan)
+  if plan.read then return plan end
+  local secrets, err = build_secrets(plan, plan.entries, plan.where, label_of_key, true)
+  if not secrets then return nil, err end
+  plan.secrets, plan.read = secrets, true
   return plan
 end
 

@@ -547,14 +547,22 @@ end
 function controller.run(opts)
   local o, oerr = options(opts)
   if not o then return EXIT.USAGE, oerr end
-  local copts, cerr = script.client_options(opts)
-  if not copts then return EXIT.USAGE, cerr end
-  copts.deadline = nil -- a controller runs until told to stop
   local plan, perr = reconcile.plan(opts, true)
   if not plan then
     log.error("%s", perr)
     return EXIT.USAGE
   end
+  -- one cluster a controller: a fleet is one Deployment per cluster (a
+  -- site file of one cluster makes its flags, as for a cron run)
+  local clusters, ferr = require("xcsreg.fleet").clusters(opts, plan)
+  if ferr then return EXIT.USAGE, ferr end
+  if clusters then
+    return EXIT.USAGE, string.format("--watch watches one cluster, not %d: run one controller per cluster "
+      .. "(--context NAME)", #clusters)
+  end
+  local copts, cerr = script.client_options(opts)
+  if not copts then return EXIT.USAGE, cerr end
+  copts.deadline = nil -- a controller runs until told to stop
   local client, kerr = k8s.client(copts)
   if not client then
     log.error("%s", tostring(kerr))

@@ -17,7 +17,11 @@
 -- credentials the kubelet would try, in its order: {username, password,
 -- source} each, source naming the Secret (keyring:lookup(ref.name) gives
 -- exactly that). opts: ca_file, insecure, timeout (seconds a request, 30),
--- connect_timeout (10).
+-- connect_timeout (10), concurrency (8), options_for: a function given a
+-- reference's registry that returns {ca_file =, insecure =} (or nil) for
+-- the requests to that registry and its token service, instead of
+-- opts.ca_file and opts.insecure (a site file's registry_ca_file, so that
+-- registries of different CAs are checked in one run).
 --
 -- results[i] is for images[i]: {image (as given), state, secret (the source
 -- of the credential the state is for, or nil), registry (the reference's,
@@ -47,12 +51,21 @@
 -- registry's host and to the token service its challenge names (never over
 -- plain HTTP from an HTTPS registry); every answer read is at most
 -- registry.MAX_BODY bytes. Messages name registry, user, repository and
--- status, never a password or token.
+-- status, never a password or token. opts.concurrency: requests in flight
+-- at most (8; see Concurrency).
 --
--- Concurrency: none. The http module is blocking (one libcurl easy handle
--- for the whole run, whose connection cache keeps one kept-alive connection
--- per host), so images are checked one after another; k8s's client:map runs
--- requests of the Kubernetes client only.
+-- Concurrency: each image is checked in a coroutine of its own, whose
+-- requests yield to pull.check's loop; the loop sends every request the
+-- coroutines are waiting on at once (http.request_all: at most
+-- opts.concurrency, 8, in flight, multiplexed on one HTTP/2 connection per
+-- registry where it speaks HTTP/2, else on at most that many kept-alive
+-- HTTP/1.1 ones), then resumes them with their answers. So the checks go in
+-- rounds, each as long as its slowest request: every registry's challenge,
+-- then every token, then every HEAD, then the GETs of the refusals'
+-- reasons; a run takes a few request times, not some per image. A
+-- challenge, token or answer that another coroutine is already asking for
+-- is waited for, not asked again: the bounds above hold. Results keep the
+-- images' order.
 local http = require "http"
 local json = require "json"
 local log = require "log"
@@ -74,7 +87,8 @@ pull.ACCEPT = table.concat({
 local ERROR_BODY_BYTES = 64 * 1024 -- of an error answer read for its message
 local MAX_MESSAGE = 200            -- bytes of a registry's own message quoted
 local RANK = {["not-found"] = 3, denied = 2, unreachable = 1}
-local OPTIONS = {ca_file = "string", insecure = "boolean", timeout = "number", connect_timeout = "number"}
+local OPTIONS = {ca_file = "string", insecure = "boolean", timeout = "number", connect_timeout = "number",
+                 concurrency = "number", options_for = "function"}
 
 local function check_options(opts)
   if opts == nil then return {} end
@@ -88,27 +102,55 @@ local function check_options(opts)
   return opts
 end
 
+-- What a check's coroutine yields to the loop (pull.check's drive).
+local SEND, WAIT = {}, {}
+
 -- One run's requests and what they taught: challenges by endpoint, tokens
--- by endpoint, credential and scope, HEAD answers by credential and image.
+-- by endpoint, credential and scope, HEAD answers by credential and image,
+-- each an entry of once() below; the TLS options of each endpoint.
 local function new_run(opts)
-  local run = {opts = opts, challenges = {}, tokens = {}, answers = {},
+  local run = {opts = opts, challenges = {}, tokens = {}, answers = {}, tls = {},
                stats = {requests = 0, connects = 0, challenges = 0, tokens = 0, manifests = 0}}
-  function run.request(req)
-    req.ca_file, req.insecure = opts.ca_file, opts.insecure
+  function run.use_tls(registry_name, endpoint)
+    if run.tls[endpoint] then return end
+    local tls = opts
+    if opts.options_for then
+      tls = opts.options_for(registry_name) or opts
+      if type(tls) ~= "table" then error("pull.check: options_for must return a table or nil", 0) end
+    end
+    run.tls[endpoint] = {ca_file = tls.ca_file, insecure = tls.insecure}
+  end
+  -- req to endpoint's registry (or its token service). Only ever called in
+  -- a check's coroutine: the loop sends req and resumes it with what
+  -- http.request would have returned.
+  function run.request(req, endpoint)
+    local tls = run.tls[endpoint]
+    req.ca_file, req.insecure = tls.ca_file, tls.insecure
     req.timeout, req.connect_timeout = opts.timeout or 30, opts.connect_timeout or 10
     req.max_body = req.max_body or registry.MAX_BODY
     log.debug("pull: %s %s", req.method or "GET", req.url)
     run.stats.requests = run.stats.requests + 1
-    local status, headers, body, info = http.request(req)
+    local answer = coroutine.yield(SEND, req)
+    local status, headers, body, info = table.unpack(answer, 1, answer.n)
     if info then run.stats.connects = run.stats.connects + info.connects end
     return status, headers, body
   end
-  -- registry.fetch_token's request function
-  function run.get(url, auth)
-    return run.request{url = url, headers = auth.headers, basic_auth = auth.basic_auth}
-  end
   return run
 end
+
+-- The values fn() returns, asked once a run for key in cache: a coroutine
+-- that needs them while another is asking waits for its answer.
+local function once(cache, key, fn)
+  local entry = cache[key]
+  if not entry then
+    entry = {}
+    cache[key] = entry
+    entry.values = table.pack(fn())
+  end
+  while not entry.values do coroutine.yield(WAIT) end
+  return table.unpack(entry.values, 1, entry.values.n)
+end
+local function known(...) return {values = table.pack(...)} end
 
 local function host_of(endpoint) return endpoint:match("//(.*)") end
 
@@ -122,24 +164,19 @@ end
 -- The registry's challenge: {scheme = "open"|"basic"|"bearer", params}, or
 -- nil, message (kept for the run either way).
 local function challenge(run, endpoint)
-  local known = run.challenges[endpoint]
-  if not known then
+  return once(run.challenges, endpoint, function()
     run.stats.challenges = run.stats.challenges + 1
     local host = host_of(endpoint)
-    local status, headers = run.request{url = endpoint .. "/v2/"}
-    if not status then
-      known = {nil, headers}
-    elseif status >= 200 and status < 300 then
-      known = {{scheme = "open", params = {}}}
-    elseif status == 401 then
+    local status, headers = run.request({url = endpoint .. "/v2/"}, endpoint)
+    if not status then return nil, headers end
+    if status >= 200 and status < 300 then return {scheme = "open", params = {}} end
+    if status == 401 then
       local c = registry.usable_challenge(headers)
-      known = c and {c} or {nil, ("%s answered HTTP 401 with no Basic or Bearer challenge"):format(host)}
-    else
-      known = {nil, odd_answer(host, status, headers)}
+      if c then return c end
+      return nil, ("%s answered HTTP 401 with no Basic or Bearer challenge"):format(host)
     end
-    run.challenges[endpoint] = known
-  end
-  return known[1], known[2]
+    return nil, odd_answer(host, status, headers)
+  end)
 end
 
 local function credential_id(cred) return cred.username .. "\0" .. cred.password end
@@ -150,14 +187,14 @@ local function authorization(run, endpoint, c, cred, scope)
   if c.scheme == "open" then return {} end
   if c.scheme == "basic" then return {basic_auth = {cred.username, cred.password}} end
   local key = table.concat({endpoint, c.params.realm or "", c.params.service or "", scope, credential_id(cred)}, "\0")
-  local known = run.tokens[key]
-  if not known then
+  local token, outcome, detail = once(run.tokens, key, function()
     run.stats.tokens = run.stats.tokens + 1
     local auth = (cred.username ~= "" or cred.password ~= "") and {basic_auth = {cred.username, cred.password}} or {}
-    known = table.pack(registry.fetch_token(run.get, endpoint, cred.username, auth, c.params, scope))
-    run.tokens[key] = known
-  end
-  local token, outcome, detail = known[1], known[2], known[3]
+    local function get(url, how) -- registry.fetch_token's request function
+      return run.request({url = url, headers = how.headers, basic_auth = how.basic_auth}, endpoint)
+    end
+    return registry.fetch_token(get, endpoint, cred.username, auth, c.params, scope)
+  end)
   if not token then return nil, outcome == "rejected" and "denied" or "unreachable", detail end
   return {headers = {Authorization = "Bearer " .. token}}
 end
@@ -194,13 +231,14 @@ local function ask(run, endpoint, ref, cred)
     local request_headers = {Accept = pull.ACCEPT}
     for k, v in pairs(auth.headers or {}) do request_headers[k] = v end
     run.stats.manifests = run.stats.manifests + 1
-    status, headers = run.request{method = "HEAD", url = url, headers = request_headers, basic_auth = auth.basic_auth}
+    status, headers = run.request({method = "HEAD", url = url, headers = request_headers, basic_auth = auth.basic_auth},
+                                  endpoint)
     if not status then return "unreachable", headers end
     -- an anonymous request refused: the registry names its challenge now (once)
     local renewed = status == 401 and c.scheme == "open" and attempt == 1 and registry.usable_challenge(headers)
     if not renewed then break end
     c = renewed
-    run.challenges[endpoint] = {c}
+    run.challenges[endpoint] = known(c)
   end
   if status >= 200 and status < 300 then
     local digest = headers["docker-content-digest"]
@@ -214,8 +252,8 @@ local function ask(run, endpoint, ref, cred)
     -- a HEAD answer has no body: the same GET says why, within bounds
     local request_headers = {Accept = pull.ACCEPT}
     for k, v in pairs(auth.headers or {}) do request_headers[k] = v end
-    local _, _, body = run.request{url = url, headers = request_headers, basic_auth = auth.basic_auth,
-                                   max_body = ERROR_BODY_BYTES}
+    local _, _, body = run.request({url = url, headers = request_headers, basic_auth = auth.basic_auth,
+                                    max_body = ERROR_BODY_BYTES}, endpoint)
     local says = registry_says(body)
     if status == 404 then
       return "not-found", ("%s has no manifest %s (HTTP 404%s)"):format(host, what, says)
@@ -240,6 +278,7 @@ local function check_image(run, image, credentials_for)
     return result
   end
   local endpoint = registry_host.endpoint(ref.registry)
+  run.use_tls(ref.registry, endpoint)
   local best
   for _, cred in ipairs(creds) do
     if type(cred.username) ~= "string" or type(cred.password) ~= "string" then
@@ -247,11 +286,7 @@ local function check_image(run, image, credentials_for)
     end
     if cred.password ~= "" then log.secret(cred.password) end
     local key = table.concat({endpoint, ref.repository, ref.reference, credential_id(cred)}, "\0")
-    local answer = run.answers[key]
-    if not answer then
-      answer = table.pack(ask(run, endpoint, ref, cred))
-      run.answers[key] = answer
-    end
+    local answer = table.pack(once(run.answers, key, function() return ask(run, endpoint, ref, cred) end))
     local state = answer[1]
     if state == "ok" or not best or RANK[state] > RANK[best[1]] then best = answer; result.secret = cred.source end
     if state == "ok" then break end
@@ -260,19 +295,72 @@ local function check_image(run, image, credentials_for)
   return result
 end
 
+-- Runs check(i) for i = 1..n, each in a coroutine, until all are over.
+-- Every round resumes the coroutines whose answers came (and those waiting
+-- on another's once(), again while any of them moves on: the one they wait
+-- for may have finished), then sends every request they now wait on in one
+-- http.request_all. A check that raises ends the run with its error at
+-- once: between rounds nothing is in flight.
+local function drive(n, check, concurrency)
+  local tasks, ready = {}, {}
+  for i = 1, n do
+    tasks[i] = coroutine.create(check)
+    ready[i] = {i, n = 1}
+  end
+  while next(ready) do
+    local sends, senders, waiting, moved = {}, {}, {}, true
+    while moved do
+      moved = false
+      for i = 1, n do
+        local args = ready[i]
+        if args then
+          ready[i] = nil
+          local ok, what, req = coroutine.resume(tasks[i], table.unpack(args, 1, args.n))
+          if not ok then error(what, 0) end
+          if coroutine.status(tasks[i]) == "dead" then
+            moved = true
+          elseif what == SEND then
+            sends[#sends + 1], senders[#sends + 1], moved = req, i, true
+          elseif what == WAIT then
+            waiting[i], moved = true, moved or not args.waited
+          else
+            error("pull.check: a credentials_for function must not yield", 0)
+          end
+        end
+      end
+      if moved then
+        for i in pairs(waiting) do ready[i] = {n = 0, waited = true} end
+        waiting = {}
+      end
+    end
+    if #sends == 0 and next(waiting) then
+      error("pull.check: checks wait on each other", 0) -- cannot happen: once() asks before it waits
+    end
+    for i in pairs(waiting) do ready[i] = {n = 0, waited = true} end
+    if #sends > 0 then
+      for j, answer in ipairs(http.request_all(sends, {concurrency = concurrency})) do
+        ready[senders[j]] = {answer, n = 1}
+      end
+    end
+  end
+end
+
 function pull.check(images, credentials_for, opts)
   if type(images) ~= "table" then error("pull.check: images must be a list of image references", 2) end
   if type(credentials_for) ~= "function" then error("pull.check: credentials_for must be a function", 2) end
   for i, image in ipairs(images) do
     if type(image) ~= "string" then error(("pull.check: images[%d] is not a string"):format(i), 2) end
   end
-  local run = new_run(check_options(opts))
+  opts = check_options(opts)
+  local concurrency = opts.concurrency or 8
+  if math.type(concurrency) ~= "integer" or concurrency < 1 or concurrency > 64 then
+    error("pull.check: option 'concurrency' must be an integer from 1 to 64", 2)
+  end
+  local run = new_run(opts)
   local results, states = {}, {}
   for _, state in ipairs(pull.STATES) do states[state] = 0 end
-  for i, image in ipairs(images) do
-    results[i] = check_image(run, image, credentials_for)
-    states[results[i].state] = states[results[i].state] + 1
-  end
+  drive(#images, function(i) results[i] = check_image(run, images[i], credentials_for) end, concurrency)
+  for _, r in ipairs(results) do states[r.state] = states[r.state] + 1 end
   local stats = run.stats
   stats.images, stats.states = #images, states
   return results, stats

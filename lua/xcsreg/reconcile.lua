@@ -41,7 +41,7 @@ local function lazy(name)
     return m[k]
   end })
 end
-local hubs, image_ref, keyring = lazy "xcsreg.hubs", lazy "xcsreg.image_ref", lazy "xcsreg.keyring"
+local fleet, hubs, image_ref, keyring = lazy "xcsreg.fleet", lazy "xcsreg.hubs", lazy "xcsreg.image_ref", lazy "xcsreg.keyring"
 local pull, restart = lazy "xcsreg.pull", lazy "xcsreg.restart"
 
 local reconcile = {}
@@ -474,12 +474,32 @@ local function locked_steps(opts, run, plan)
   return code
 end
 
+-- The plan of a run that holds the lock (plan: one of flags, already
+-- made) and, for a fleet, its clusters (xcsreg.fleet) | nil, nil, message.
+-- A site file's passwords are read only once the run is known to be one
+-- cluster's: a fleet's runs read them themselves.
+local function fleet_plan(opts, plan)
+  local err
+  if not plan then
+    plan, err = reconcile.plan(opts, false)
+    if not plan then return nil, nil, err end
+  end
+  local clusters
+  clusters, err = fleet.clusters(opts, plan)
+  if err then return nil, nil, err end
+  if clusters then return plan, clusters end
+  plan, err = config.read_passwords(plan)
+  if not plan then return nil, nil, err end
+  return plan
+end
+
 -- The whole run of setup.lua, from its checked flags: the exit code.
--- opts: the parsed flags ("dry-run" none, server or client; output).
+-- opts: the parsed flags ("dry-run" none, server or client; output);
+-- flags: their spec (a fleet's runs get them again).
 -- Metrics are written only by a run that got the lock, while it holds it
 -- (a run locked out leaves them to the one that holds it; a dry run is no
 -- run).
-function reconcile.run(opts)
+function reconcile.run(opts, flags)
   local lock_timeout = tonumber(opts["lock-timeout"] or script.LOCK_TIMEOUT)
   if not lock_timeout or lock_timeout < 0 then
     return EXIT.USAGE, string.format('--lock-timeout: must be a number of seconds, not "%s"', opts["lock-timeout"])
@@ -512,7 +532,16 @@ function reconcile.run(opts)
     return held and EXIT.LOCKED or EXIT.USAGE
   end
   local run = { expiries = {}, events = {}, credentials = {}, quiet = opts.quiet }
-  local code = locked_steps(opts, run, plan)
+  local clusters, code, err
+  plan, clusters, err = fleet_plan(opts, plan)
+  if clusters then
+    code, err = fleet.setup(opts, clusters, plan, flags) -- it writes the fleet's metrics
+    if err then log.error("%s", err) end
+    if lock then lock:unlock() end
+    return code
+  end
+  if err then log.error("%s", err) end
+  code = plan and locked_steps(opts, run, plan) or EXIT.USAGE
   local path = opts["metrics-file"]
   if path and opts["dry-run"] ~= "server" then
     local ok, err = metrics.write(path, { time = time.now(), success = code == EXIT.OK, expiries = run.expiries })

@@ -37,7 +37,13 @@ local common = {
   ["service-account"] = { long = "service-account", arg = "SA", repeated = true,
     help = "ServiceAccount to add the pull secrets to (repeatable; default: default)" },
   kubeconfig = { long = "kubeconfig", arg = "FILE", help = "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)" },
-  context = { long = "context", arg = "NAME", help = "kubeconfig context" },
+  context = { long = "context", arg = "NAME", repeated = true,
+    help = "kubeconfig context (repeatable: one run over each of those clusters; see README.md, \"Fleets\")" },
+  -- xcsreg.fleet's
+  ["cluster-concurrency"] = { long = "cluster-concurrency", arg = "N", help = "clusters of a fleet handled at once "
+    .. "(default: all of them, at most 8)" },
+  ["cluster-timeout"] = { long = "cluster-timeout", arg = "SECONDS", help = "stop a fleet's cluster still running "
+    .. "after this long (default: --run-timeout + 60)" },
   lock = { long = "lock", arg = "FILE", help = "one run at a time (default /run/xcsreg/lock for root, else in "
     .. "$XDG_RUNTIME_DIR/xcsreg/ or /tmp/xcsreg-UID/; none: no lock)" },
   ["lock-timeout"] = { long = "lock-timeout", arg = "SECONDS", help = "wait this long for another run to end, then "
@@ -115,7 +121,8 @@ function script.client_options(opts)
   local run_timeout
   run_timeout, err = cli.seconds(opts, "run-timeout", script.RUN_TIMEOUT)
   if not run_timeout then return nil, err end
-  return { kubeconfig = opts.kubeconfig, context = opts.context, concurrency = concurrency,
+  -- several --context are a fleet's (xcsreg.fleet), which runs each apart
+  return { kubeconfig = opts.kubeconfig, context = opts.context and opts.context[#opts.context], concurrency = concurrency,
            request_timeout = request_timeout, deadline = run_timeout }
 end
 

@@ -319,9 +319,10 @@ end
 -- { service_account = name, results = pull.check's results for images };
 -- status.images adds report.images ({ image, state, secret, registry,
 -- message, service_account }) and a problem per image that is not ok.
--- images: the references; ctx.pull_options(registry): pull.check's
--- options for the images of that registry (its site entry's CA). Results
--- may be shared between namespaces (pull_memo): copy before changing one.
+-- images: the references, checked at once for each ServiceAccount;
+-- ctx.pull_options(registry): pull.check's options_for (a registry's site
+-- entry's CA). Results may be shared between namespaces (pull_memo): copy
+-- before changing one.
 function status.pull_results(client, report, images, ctx)
   local ns = report.namespace
   local read = {}
@@ -332,19 +333,6 @@ function status.pull_results(client, report, images, ctx)
       read[name] = data and dockerconfigjson.decode(data) or false
     end
     return read[name]
-  end
-  -- the images by the options their registry needs, each group checked at once
-  local groups, order = {}, {}
-  for i, image in ipairs(images) do
-    local ref = image_ref.parse(image)
-    local opts = ctx.pull_options and ref and ctx.pull_options(ref.registry) or {}
-    local key = tostring(opts.ca_file) .. "\0" .. tostring(opts.insecure)
-    if not groups[key] then
-      groups[key] = { opts = opts, images = {}, at = {} }
-      order[#order + 1] = key
-    end
-    table.insert(groups[key].images, image)
-    table.insert(groups[key].at, i)
   end
   local out = {}
   for _, sa in ipairs(report.service_accounts) do
@@ -367,23 +355,22 @@ function status.pull_results(client, report, images, ctx)
         end
         return table.concat(parts, "\1")
       end
-      for _, key in ipairs(order) do
-        local g = groups[key]
-        local todo, at, keys = {}, {}, {}
-        for j, image in ipairs(g.images) do
-          keys[j] = memo_key(image)
-          if memo[keys[j]] then
-            results[g.at[j]] = memo[keys[j]]
-          else
-            todo[#todo + 1], at[#at + 1] = image, j
-          end
+      -- the others in one check, each registry with its own CA
+      local todo, at, keys = {}, {}, {}
+      for i, image in ipairs(images) do
+        keys[i] = memo_key(image)
+        if memo[keys[i]] then
+          results[i] = memo[keys[i]]
+        else
+          todo[#todo + 1], at[#at + 1] = image, i
         end
-        if #todo > 0 then
-          local got = pull.check(todo, function(ref) return kr:lookup(ref.name) end, g.opts)
-          for n, r in ipairs(got) do
-            memo[keys[at[n]]] = r
-            results[g.at[at[n]]] = r
-          end
+      end
+      if #todo > 0 then
+        local got = pull.check(todo, function(ref) return kr:lookup(ref.name) end,
+          { options_for = ctx.pull_options })
+        for n, r in ipairs(got) do
+          memo[keys[at[n]]] = r
+          results[at[n]] = r
         end
       end
       out[#out + 1] = { service_account = sa.name, results = results }

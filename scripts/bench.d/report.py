@@ -2,7 +2,7 @@
 """report.py RESULTS.jsonl META.json STARTUP.json [--json OUT] [--markdown]: scripts/bench's table.
 
 RESULTS has one JSON line per measurement: workflow, scenario, run, seconds,
-requests, writes, throttled, connections, and rss_kib/anon_kib/status where
+requests, writes, throttled, connections, and cpu_ms/rss_kib/anon_kib/status where
 measured; STARTUP is sim.py startup's answer. Prints medians per workflow and
 scenario with the ratios to the simulator's floor and kubectl's ratio to
 xcsreg (--markdown: as a markdown table); --json writes the same as JSON.
@@ -25,6 +25,7 @@ COLUMNS = [  # key, text heading, markdown heading, format
     ("scenario", "scenario", "scenario", "%s"),
     ("label", "workflow", "workflow", "%s"),
     ("seconds", "wall s", "wall (s)", "%.3f"),
+    ("cpu_ms", "CPU ms", "CPU (ms)", "%.1f"),
     ("requests", "requests", "requests", "%d"),
     ("writes", "writes", "writes", "%d"),
     ("throttled", "429s", "429s", "%d"),
@@ -54,7 +55,7 @@ def summarize(rows):
             anon = None if wf.startswith("kubectl") else max(
                 (r["anon_kib"] for r in mine if r.get("anon_kib")), default=None)
             entry = {"scenario": scenario, "workflow": wf, "label": label, "runs": len(mine),
-                     "seconds": median(mine, "seconds"), "requests": median(mine, "requests"),
+                     "seconds": median(mine, "seconds"), "cpu_ms": median(mine, "cpu_ms"), "requests": median(mine, "requests"),
                      "writes": median(mine, "writes"), "throttled": max(r.get("throttled", 0) for r in mine),
                      "connections": median(mine, "connections"), "rss_kib": rss, "anon_kib": anon,
                      "rss_mib": rss / 1024 if rss else None, "anon_mib": anon / 1024 if anon else None,
@@ -83,9 +84,11 @@ def print_text(meta, startup, table):
         startup["ms"], startup["true_ms"], startup["runs"], startup["rss_kib"] / 1024))
     for c in startup.get("commands", []):
         print("  %s: %.1f ms, peak RSS %.1f MiB" % (c["name"], c["ms"], c["rss_kib"] / 1024))
-    print("RSS: peak of the largest process (for kubectl, one kubectl), shared libraries included; priv:"
-          " xcsreg's private (anonymous) peak; x floor: wall / the floor's; kubectl/x: wall / xcsreg's")
-    widths = [9, 32, 9, 8, 7, 5, 6, 8, 8, 8, 10]
+    print("CPU: user + system time of the command and its children (the floor runs in the bench's own"
+          " process: not measured); RSS: peak of the largest process (for kubectl, one kubectl), shared"
+          " libraries included; priv: xcsreg's private (anonymous) peak; x floor: wall / the floor's;"
+          " kubectl/x: wall / xcsreg's")
+    widths = [9, 32, 9, 7, 8, 7, 5, 6, 8, 8, 8, 10]
     head = " ".join(("%-*s" if i < 2 else "%*s") % (w, c[1]) for i, (w, c) in enumerate(zip(widths, COLUMNS)))
     print(head)
     print("-" * len(head))

@@ -15,8 +15,9 @@
                                 CMD's peak RSS; writes {"runs", "ms", "true_ms", "rss_kib"} to OUT.
                                 CMD must exit N (default 0); its stdin is FILE (default
                                 /dev/null), its output is discarded
-    sim.py run TIMING -- CMD... runs CMD; writes {"seconds", "rss_kib", "anon_kib", "status"} to
-                                TIMING: wall time from fork to exit, peak RSS of CMD (by GNU
+    sim.py run TIMING -- CMD... runs CMD; writes {"seconds", "cpu_ms", "rss_kib", "anon_kib", "status"}
+                                to TIMING: wall time from fork to exit, user + system CPU time
+                                (CMD's children included), peak RSS of CMD (by GNU
                                 time), peak private RSS (RssAnon, sampled every 2 ms)
     sim.py record OUT WORKFLOW SCENARIO RUN TIMING
                                 appends TIMING with the log's requests, writes, 429s and
@@ -148,18 +149,26 @@ def floor(scenario, n, m):
 
 
 def run(argv):
-    """Runs argv under GNU time: wall time, peak RSS and peak private RSS."""
+    """Runs argv under GNU time: wall time, CPU time, peak RSS and peak private RSS."""
     # GNU time reports the peak RSS of CMD alone: getrusage here would count
-    # this Python process too, which the child was until it exec'd.
+    # this Python process too, which the child was until it exec'd. The CPU
+    # time is wait4's (time's and CMD's, in microseconds: GNU time's %U/%S
+    # count in 10 ms, too coarse for a 20 ms run). On a shared machine it
+    # moves far less than the wall time, which waits on the simulator too.
     with tempfile.NamedTemporaryFile("r") as rss:
         start = time.monotonic()
         timer = subprocess.Popen(["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name] + argv)
         anon_peak = 0
-        while timer.poll() is None:
+        while True:
+            pid, status, usage = os.wait4(timer.pid, os.WNOHANG)
+            if pid:
+                break
             anon_peak = max(anon_peak, private_rss(timer.pid))
             time.sleep(0.002)
         seconds = time.monotonic() - start
-        return {"seconds": seconds, "rss_kib": int(rss.read().split()[-1]), "anon_kib": anon_peak or None,
+        timer.returncode = os.waitstatus_to_exitcode(status)
+        return {"seconds": seconds, "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000,
+                "rss_kib": int(rss.read().split()[-1]), "anon_kib": anon_peak or None,
                 "status": timer.returncode}
 
 

@@ -41,6 +41,7 @@ VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0",
            "platform": "linux/amd64"}
 PUBLIC_PATHS = ("/version", "/version/", "/healthz", "/livez", "/readyz")
 VERBS_NS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+TOO_LARGE_WAIT_SECONDS = 3.0  # watch_cache.go blockTimeout
 CLIENT_CHECK_SECONDS = 0.25  # how often a waiting watch looks whether its client went away
 APF_BODY = b"Too many requests, please try again later.\n"
 
@@ -490,18 +491,40 @@ class APIHandler(Handler):
         entry["status"] = 200
         with sim.lock:
             sim.watches_open += 1
+        counted = [True]
+
+        def over(how):
+            # Not counted as open any more before the client can see the end,
+            # so that GET /watch never shows a watch its client saw end.
+            entry["watch_end"] = how
+            if counted[0]:
+                counted[0] = False
+                with sim.lock:
+                    sim.watches_open -= 1
         ended = "timeout"
         try:
             def send(typ, obj):
                 self.write_chunk(gojson.encode({"type": typ, "object": obj}))
                 entry["watch_events"] += 1
+            if w.wait_for is not None:
+                with api.cond:
+                    limit = time.monotonic() + TOO_LARGE_WAIT_SECONDS
+                    while api.rv < w.wait_for and time.monotonic() < limit and api.generation == w.generation:
+                        api.cond.wait(limit - time.monotonic())
+                    if api.rv >= w.wait_for:
+                        api.watch_initial(w)
+                    else:
+                        w.error = api.too_large(w.wait_for)
             if w.error is not None:
                 send("ERROR", w.error)
                 ended = "error"
+                over(ended)
                 self.write_chunk(b"")
                 return 200
             for obj in w.initial:
                 send("ADDED", obj)
+            if w.initial_end:
+                send("BOOKMARK", w.bookmark(w.last, initial_end=True))
             bookmark_at = next_bookmark(time.monotonic()) if w.bookmarks else None
             while True:
                 with api.cond:
@@ -511,6 +534,8 @@ class APIHandler(Handler):
                             break
                         events = api.watch_pending(w)
                         now = time.monotonic()
+                        if api.end_generation != w.end_generation:
+                            deadline = now  # POST /watch/end: over, cleanly
                         if events or now >= deadline or (bookmark_at is not None and now >= bookmark_at):
                             break
                         if self.client_gone():
@@ -523,6 +548,7 @@ class APIHandler(Handler):
                     self.close_connection = True
                     return 200
                 if ended == "dropped":
+                    over(ended)
                     self.close_connection = True
                     try:
                         socket.socket.shutdown(self.connection, socket.SHUT_RDWR)
@@ -539,6 +565,7 @@ class APIHandler(Handler):
                     send("BOOKMARK", w.bookmark(max(current_rv, w.last)))
                     bookmark_at = next_bookmark(now)
                 if now >= deadline:
+                    over(ended)
                     self.write_chunk(b"")
                     return 200
         except OSError:  # the client went away
@@ -546,9 +573,7 @@ class APIHandler(Handler):
             self.close_connection = True
             return 200
         finally:
-            entry["watch_end"] = ended
-            with sim.lock:
-                sim.watches_open -= 1
+            over(ended)
 
 
 class ControlHandler(Handler):
@@ -658,6 +683,11 @@ class ControlHandler(Handler):
                     if "bookmark_seconds" in body:
                         sim.bookmark_seconds = float(body["bookmark_seconds"])
                 return self.reply(200, self.watch_state())
+            if route == ("POST", "/watch/end"):
+                with sim.lock:
+                    n = sim.watches_open
+                api.end_watches()
+                return self.reply(200, {"ended": n})
             if route == ("GET", "/watch"):
                 return self.reply(200, self.watch_state())
             if route == ("POST", "/restart"):

@@ -150,6 +150,8 @@ class Watch:
         self.kind = RESOURCES[resource][0]
         self.api_version = GROUP_VERSION.get(resource, "v1")
         self.initial = []      # ADDED objects owed first (resourceVersion "" or "0")
+        self.initial_end = False  # then a BOOKMARK annotated k8s.io/initial-events-end (sendInitialEvents)
+        self.wait_for = None   # sendInitialEvents=true with a resourceVersion the store has not reached
         self.error = None      # a Status sent as the one ERROR event (410 Expired)
         self.last = 0          # the resourceVersion the client has seen
         self.bookmarks = False
@@ -196,6 +198,7 @@ class API:
         # Watchers wait on this for new events (notify_all on every write).
         self.cond = threading.Condition(self.lock)
         self.generation = 0  # bumped by reset/restore/restart: open watches of an older one are dropped
+        self.end_generation = 0  # bumped by POST /watch/end: open watches of an older one end cleanly
         self.plain = plain
         self.default_tokens = tokens or {"admin-token": {"name": "admin", "groups": [ADMIN_GROUP]},
                                          "alice-token": {"name": "alice", "groups": []}}
@@ -237,6 +240,12 @@ class API:
         with self.lock:
             self.watch_floor = self.rv
             return self.rv
+
+    def end_watches(self):
+        """Every open watch ends now, cleanly, as at its timeout."""
+        with self.lock:
+            self.end_generation += 1
+            self.cond.notify_all()
 
     def emit(self, typ, key, obj, prev):
         with self.lock:
@@ -545,8 +554,10 @@ class API:
             successfully parsed a resource version, other errors must fail
             with a watch event of type ERROR", cacher.go Watch: newErrWatcher).
         Called under self.lock."""
-        if req.q("sendInitialEvents") or req.q("resourceVersionMatch"):
-            raise bad_request("apisim: sendInitialEvents/resourceVersionMatch on a watch (WatchList) is not simulated")
+        sie = None
+        if "sendInitialEvents" in req.query:
+            sie = go_bool_q(req.q("sendInitialEvents"))
+        self.validate_watch_options(req, sie)
         labels = parse_label_selector(req.q("labelSelector"))
         fields = parse_field_selector(req.q("fieldSelector"), info.resource)
         ns = info.namespace if RESOURCES[info.resource][2] else ""
@@ -559,7 +570,26 @@ class API:
             except ValueError:
                 raise bad_request("apisim: timeoutSeconds %s is not an integer" % go_quote(t))
         w.generation = self.generation
+        w.end_generation = self.end_generation
         rv = req.q("resourceVersion")
+        if rv and not rv.isdigit():
+            raise bad_request("apisim: resourceVersion %s is not a number (not simulated)" % go_quote(rv))
+        if sie is not None:
+            # WatchList (v1.32: the WatchList feature gate is on in kube-apiserver):
+            # true: the current state (not older than resourceVersion) as ADDED
+            # events, then, with allowWatchBookmarks, a BOOKMARK annotated
+            # k8s.io/initial-events-end; false: no initial state, from
+            # resourceVersion (0 or "": from now). cacher.go Watch, watch_cache.go.
+            if sie:
+                w.initial_end = w.bookmarks
+                if rv and int(rv) > self.rv:
+                    w.wait_for = int(rv)  # the stream waits (3 s at most) for it: watch_initial
+                    return w
+                self.watch_initial(w)
+                return w
+            if rv in ("", "0"):
+                w.last = self.rv
+                return w
         if rv in ("", "0"):
             w.initial = [obj for key, obj in sorted(self.objects.items(), key=lambda kv: kv[0][1] + "/" + kv[0][2])
                          if w.selects(key, obj)]
@@ -572,6 +602,40 @@ class API:
                 w.error = status_obj("Failure", "too old resource version: %d (%d)" % (w.last, self.watch_floor),
                                      "Expired", None, 410)
         return w
+
+    def watch_initial(self, w):
+        """sendInitialEvents=true: the current state. Called under self.lock."""
+        w.initial = [obj for key, obj in sorted(self.objects.items(), key=lambda kv: kv[0][1] + "/" + kv[0][2])
+                     if w.selects(key, obj)]
+        w.last = self.rv
+
+    def too_large(self, rv):
+        """storage.NewTooLargeResourceVersionError, after the watch cache waited
+        3 s for rv (watch_cache.go waitUntilFreshAndBlock), sent as the ERROR event."""
+        return status_obj("Failure", "Too large resource version: %d, current: %d" % (rv, self.rv), "Timeout",
+                          details(causes=[{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                                  retry=1), 504)
+
+    def validate_watch_options(self, req, sie):
+        """k8s.io/apimachinery/pkg/apis/meta/internalversion/validation
+        validateWatchOptions (WatchList enabled): 422 ListOptions.meta.k8s.io."""
+        match = req.q("resourceVersionMatch")
+        errs = []
+        if sie is not None and match != "NotOlderThan":
+            errs.append(FieldError("Forbidden", "resourceVersionMatch", None,
+                                   "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
+        if match:
+            if sie is None:
+                errs.append(FieldError("Forbidden", "resourceVersionMatch", None,
+                                       "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"))
+            if match != "NotOlderThan":
+                errs.append(FieldError("NotSupported", "resourceVersionMatch", match,
+                                       'supported values: "NotOlderThan"'))
+            if req.q("continue"):
+                errs.append(FieldError("Forbidden", "resourceVersionMatch", None,
+                                       "resourceVersionMatch is forbidden when continue is provided"))
+        if errs:
+            raise invalid("ListOptions", "", errs, group="meta.k8s.io")
 
     def watch_pending(self, w):
         """Events after w.last. Called under self.lock."""

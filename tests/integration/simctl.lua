@@ -116,6 +116,9 @@ function simctl.wait_watches(n)
   error(string.format("simctl.wait_watches(%d): %d open", n, st.open), 2)
 end
 
+-- Ends every open watch now, cleanly (as at its timeout); returns how many.
+function simctl.end_watches() return call("POST", "/watch/end").ended end
+
 -- Compacts the watch history at the current resourceVersion: a watch from
 -- an older one gets the 410 Expired ERROR event. Returns that resourceVersion.
 function simctl.compact() return call("POST", "/compact").compacted end

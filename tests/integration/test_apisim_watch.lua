@@ -32,6 +32,11 @@ local rv = st.resourceVersion
 curl_watch(tmp .. "/a", "resourceVersion=" .. rv)
 t.eq(simctl.wait_watches(1).open, 1, "wait_watches(1) once curl watches")
 simctl.seed { kind = "Secret", metadata = { name = "seeded", namespace = "default" } }
+-- A restart drops what a watch has not sent yet: wait until curl has the event.
+for _ = 1, 100 do
+  if #lines(tmp .. "/a") > 0 then break end
+  os.execute("sleep 0.05")
+end
 local restarted = simctl.restart(100)
 t.eq(simctl.wait_watches(0).open, 0, "restart() drops the open watch")
 local ev = lines(tmp .. "/a")
@@ -51,6 +56,13 @@ ev = lines(tmp .. "/b")
 t.eq(ev[1] and ev[1].object.code, 410, "a watch from before the restart: 410")
 t.eq(ev[1] and ev[1].object.message,
   string.format("too old resource version: %s (%s)", rv, restarted), "... too old resource version")
+
+curl_watch(tmp .. "/c", "resourceVersion=0")
+simctl.wait_watches(1)
+t.eq(simctl.end_watches(), 1, "end_watches() ends the open watch")
+t.eq(simctl.wait_watches(0).open, 0, "... which closes")
+local log = simctl.log()
+t.eq(log[#log].watch_end, "timeout", "... cleanly, as at its timeout")
 
 simctl.seed { kind = "Secret", metadata = { name = "later", namespace = "default" } }
 local c = simctl.compact()

@@ -24,7 +24,8 @@ watch_raw() {
 	curl -sS -N -i --raw -A apisim-test --cacert "$XCSREG_SIM_CERTS/ca.crt" -H 'Authorization: Bearer admin-token' \
 		"$XCSREG_SIM_API$2" >"$1" 2>"$1.err"
 }
-# wait_open N: until N watches are open (5 s at most)
+# wait_open N: until N watches are open (5 s at most). A watch just over may
+# count for a moment after its client has the end: wait for 0 before the next.
 wait_open() {
 	local i
 	for i in $(seq 100); do
@@ -76,19 +77,40 @@ ADDED kube-system" "$(printf '%s\n' "$out" | python3 -S -c '
 import json, sys
 for l in sys.stdin:
     e = json.loads(l); print(e["type"], e["object"]["metadata"]["name"])')"
+# WatchList: sendInitialEvents=true, then the initial-events-end bookmark
+out=$(api GET "/api/v1/namespaces?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true")
+nsrv=$(api GET /api/v1/namespaces | rv_of)
+expect_eq "sendInitialEvents=true: ADDED each, then BOOKMARK k8s.io/initial-events-end" "ADDED default
+ADDED kube-system
+BOOKMARK {\"kind\":\"Namespace\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"$nsrv\",\"creationTimestamp\":null,\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}},\"spec\":{},\"status\":{}}" \
+	"$(printf '%s\n' "$out" | python3 -S -c '
+import json, sys
+for l in sys.stdin:
+    e = json.loads(l)
+    print(e["type"], e["object"]["metadata"]["name"] if e["type"] == "ADDED" else json.dumps(e["object"], separators=(",", ":")))')"
+out=$(api GET "/api/v1/namespaces?watch=true&sendInitialEvents=true")
+expect_eq "sendInitialEvents without resourceVersionMatch: 422 ListOptions" \
+	'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan' \
+	"$(printf '%s' "$out" | jget 'd["message"]')"
+out=$(api GET "/api/v1/namespaces?watch=true&sendInitialEvents=false&resourceVersionMatch=NotOlderThan")
+expect_eq "sendInitialEvents=false from resourceVersion \"\": no initial state" "" "$out"
+
 out=$(api GET "/api/v1/secrets?watch=true&labelSelector=x%3Dy")
 expect_eq "watch with a label selector that matches nothing: no events" "" "$out"
 
 # selectors: an object that stops matching is DELETED for the watcher
 api POST /api/v1/namespaces/default/secrets '{"metadata":{"name":"s1","labels":{"app":"x"}}}' >/dev/null
 from=$(api GET /api/v1/namespaces/default/secrets | rv_of)
-watch_raw "$work/w2" "/api/v1/namespaces/default/secrets?watch=true&labelSelector=app%3Dx&resourceVersion=$from&timeoutSeconds=1" &
+watch_raw "$work/w2" "/api/v1/namespaces/default/secrets?watch=true&labelSelector=app%3Dx&resourceVersion=$from&timeoutSeconds=20" &
 wpid=$!
 wait_open 1
 api PATCH /api/v1/namespaces/default/secrets/s1 '{"metadata":{"labels":{"app":"y"}}}' application/merge-patch+json >/dev/null
 api PATCH /api/v1/namespaces/default/secrets/s1 '{"metadata":{"labels":{"app":"x"}}}' application/merge-patch+json >/dev/null
 api POST /api/v1/namespaces/default/secrets '{"metadata":{"name":"s2","labels":{"app":"z"}}}' >/dev/null
+expect_eq "POST /watch/end ends the open watch" '{"ended":1}' "$(ctl POST /watch/end | tr -d ' \n')"
 wait "$wpid"
+wait_open 0
+expect_eq "... cleanly, with the terminating chunk" "$(printf '0\r\n\r\n' | od -c)" "$(tail -c 5 "$work/w2" | od -c)"
 expect_eq "label selector: leaving is DELETED, coming back ADDED, others unseen" "DELETED s1 y
 ADDED s1 x" "$(events "$work/w2" | python3 -S -c '
 import json, sys
@@ -98,15 +120,17 @@ for l in sys.stdin:
 
 # pods too, cluster-wide, with the object as admission made it
 from=$(api GET /api/v1/pods | rv_of)
-watch_raw "$work/wp" "/api/v1/pods?watch=true&resourceVersion=$from&timeoutSeconds=1" &
+watch_raw "$work/wp" "/api/v1/pods?watch=true&resourceVersion=$from&timeoutSeconds=20" &
 wpid=$!
 wait_open 1
 pod=$(api POST /api/v1/namespaces/default/pods '{"metadata":{"name":"p1"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}')
 api DELETE /api/v1/namespaces/default/pods/p1 >/dev/null
+ctl POST /watch/end >/dev/null
 wait "$wpid"
+wait_open 0
 expect_eq "cluster-wide pod watch: ADDED as POST answered, then DELETED" \
 	"{\"type\":\"ADDED\",\"object\":$pod}
-DELETED" "$(events "$work/wp" | sed 's/^{"type":"DELETED".*/DELETED/')"
+DELETED" "$(events "$work/wp" | sed 's/^{"type":"DELETED".*/DELETED/')$(grep -q '^{' "$work/wp" || { cat "$work/wp" "$work/wp.err"; echo "from=$from"; ctl GET /log | tail -c 1500; })"
 
 # --- 410 after compaction ------------------------------------------------------
 old=$from
@@ -130,6 +154,7 @@ ms=$(((t1 - t0) / 1000000))
 if [ "$ms" -ge 450 ] && [ "$ms" -lt 1500 ]; then ok "min-request-timeout ends a watch without timeoutSeconds"; else not_ok "min-request-timeout ends a watch without timeoutSeconds" "took $ms ms"; fi
 
 last=$(api GET /api/v1/namespaces/default/secrets | rv_of)
+wait_open 0
 watch_raw "$work/w4" "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=$last&timeoutSeconds=30" &
 wpid=$!
 wait_open 1
@@ -154,14 +179,16 @@ ctl DELETE /faults >/dev/null
 
 # --- many concurrent watches, no blocking ----------------------------------------
 for i in $(seq 20); do
-	api GET "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=$rst&timeoutSeconds=2" >"$work/c$i" &
+	api GET "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=$rst&timeoutSeconds=20" >"$work/c$i" &
 done
 wait_open 20 || not_ok "20 watches open" "$(ctl GET /watch)"
 t0=$(date +%s%N)
 api POST /api/v1/namespaces/default/secrets '{"metadata":{"name":"many"}}' >/dev/null
 t1=$(date +%s%N)
 expect_eq "a write is not slowed by 20 open watches" "1" "$(((t1 - t0) < 500000000))"
+ctl POST /watch/end >/dev/null
 wait
+wait_open 0
 n=0
 for i in $(seq 20); do grep -q '"ADDED".*"name":"many"' "$work/c$i" && n=$((n + 1)); done
 expect_eq "all 20 watches saw the event" "20" "$n"
@@ -180,6 +207,7 @@ if [ "$have_kubectl" = 1 ]; then
 	sleep 0.3
 	kill "$kpid" 2>/dev/null
 	wait "$kpid" 2>/dev/null
+	wait_open 0
 	got=$(python3 -S -c '
 import json, sys
 dec, s, i = json.JSONDecoder(), open(sys.argv[1]).read(), 0

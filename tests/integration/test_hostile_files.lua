@@ -58,7 +58,7 @@ local cases = {
   { "syntax", "return {", ":1: unexpected symbol near <eof>" },
   { "not-table", 'return "x"', ": must return a table, not string" },
   { "unknown-top", "return { registry = {} }",
-    ': unknown key "registry" (known: all_namespaces, exclude_namespaces, hooks, images, namespace_selector, namespaces, registries, restart_owners, service_accounts, xnat)' },
+    ': unknown key "registry" (known: all_namespaces, clusters, exclude_namespaces, hooks, images, namespace_selector, namespaces, registries, restart_owners, service_accounts, xnat)' },
   { "ns-string", 'return { namespaces = "x", registries = {} }', ": namespaces: must be a non-empty list of names" },
   { "ns-number", "return { namespaces = { 1 }, registries = {} }", ": namespaces[1]: must be a string, not number" },
   { "ns-invalid", 'return { namespaces = { "Team_A" }, registries = {} }',
@@ -118,7 +118,7 @@ t.eq({ status, err }, { 2, "error: " .. path .. ": registries[1] (secret " .. qu
   .. "ending with a letter or digit, at most 253 characters)\n" }, "site file, 10 MB secret name: exit 2, a bounded quote")
 path, status, out, err = site("huge-key", 'return { [string.rep("k", 1000000)] = 1, registries = {} }')
 t.eq({ status, err }, { 2, "error: " .. path .. ': unknown key "' .. ("k"):rep(64) .. '"... (1000000 bytes) (known: '
-  .. "all_namespaces, exclude_namespaces, hooks, images, namespace_selector, namespaces, registries, restart_owners, service_accounts, xnat)\n" },
+  .. "all_namespaces, clusters, exclude_namespaces, hooks, images, namespace_selector, namespaces, registries, restart_owners, service_accounts, xnat)\n" },
   "site file, a 1 MB key: a bounded quote")
 
 -- endless: stopped after an instruction limit, naming the file and line

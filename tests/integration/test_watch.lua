@@ -167,6 +167,7 @@ for _, case in ipairs {
     '--lease-duration: must be a whole number of seconds' },
   { { "--watch", "--dry-run", "server" }, "--dry-run cannot be combined with --watch" },
   { { "--watch", "--no-leader-elect", "--listen", "nowhere" }, "--listen: nowhere: not an address" },
+  { { "--watch", "--context", "sim", "--context", "other" }, "--watch watches one cluster, not 2" },
 } do
   local args = { "--config", site }
   table.move(case[1], 1, #case[1], #args + 1, args)

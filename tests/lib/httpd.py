@@ -18,6 +18,15 @@ Endpoints (any method):
   /v1/secret/data/PATH  a Vault KV v2 secret (GET reads, POST {"data": {...}}
                         writes), with X-Vault-Token VAULT_TOKEN; else 403
                         {"errors": ["permission denied"]}, as Vault answers
+  /hold?ms=N            answers after N ms (default 100) JSON: conn, query, and
+                        inflight: the most /hold requests this server has had
+                        in flight at once (since the last /hold-reset)
+  /hold-reset           forgets that count
+  /v2/                  200 {}: an open registry's answer
+  /v2/NAME/manifests/REF  held 100 ms as /hold (and counted with it), then
+                        200 with an OCI manifest's Content-Type, or 404 with
+                        the registry's MANIFEST_UNKNOWN error when REF is
+                        "missing"
   /hook                 a webhook: POST stores the body (200); GET /hooks
                         answers the stored bodies as a JSON list
 """
@@ -42,6 +51,9 @@ store_lock = threading.Lock()
 
 conn_ids = itertools.count(1)
 conn_ids_lock = threading.Lock()
+
+holding = {"now": 0, "most": 0}
+holding_lock = threading.Lock()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -71,6 +83,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def hold(self, seconds):
+        """Waits, counted as in flight; returns the most in flight so far."""
+        with holding_lock:
+            holding["now"] += 1
+            holding["most"] = max(holding["most"], holding["now"])
+        time.sleep(seconds)
+        with holding_lock:
+            holding["now"] -= 1
+            return holding["most"]
 
     def read_body(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -105,6 +127,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(int(arg("ms", "1000")) / 1000)
             self.send(200, b"slow\n")
+        elif path == "/hold":
+            most = self.hold(int(arg("ms", "100")) / 1000)
+            doc = {"conn": self.conn_id, "query": url.query, "inflight": most}
+            self.send(200, json.dumps(doc, sort_keys=True).encode(), content_type="application/json")
+        elif path == "/hold-reset":
+            with holding_lock:
+                holding["most"] = holding["now"]
+            self.send(200, b"ok\n")
+        elif path == "/v2/":
+            self.send(200, b"{}", content_type="application/json")
+        elif path.startswith("/v2/") and "/manifests/" in path:
+            self.hold(0.1)
+            if path.endswith("/manifests/missing"):
+                self.send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}',
+                          content_type="application/json")
+            else:
+                self.send(200, b"", content_type="application/vnd.oci.image.manifest.v1+json")
         elif path == "/drip":
             n = int(arg("bytes", "10"))
             self.send_response(200)
@@ -175,6 +214,10 @@ class TLSHandler(Handler):
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's listen backlog of 5 drops the SYNs of a client opening
+    # more connections at once (a batch of 8), which then wait a second to
+    # retry
+    request_queue_size = 128
 
     def handle_error(self, request, client_address):
         pass  # clients that hang up or reject the certificate are expected

@@ -121,6 +121,11 @@ class TokenService:
 
 
 class Handler(BaseHTTPRequestHandler):
+    # Kept-alive connections, as the token services of Docker Hub, GHCR or
+    # Harbor keep them (BaseHTTPRequestHandler's HTTP/1.0 closes each one).
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in separate writes
+
     def do_GET(self):
         service = self.server.service
         status, headers, body = service.answer(self.path, self.headers.get("Authorization"))
@@ -139,6 +144,14 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's listen backlog of 5 drops the SYNs of a client opening
+    # more connections at once (a batch of 8), which then wait a second to
+    # retry; real servers listen with the system's limit
+    request_queue_size = 128
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for option in ("--cert", "--key", "--signing-key", "--issuer", "--service", "--port-file", "--log"):
@@ -146,7 +159,7 @@ def main():
     parser.add_argument("--deny-pull", action="append", default=[], metavar="PREFIX")
     args = parser.parse_args()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = Server(("127.0.0.1", 0), Handler)
     server.service = TokenService(args)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(args.cert, args.key)

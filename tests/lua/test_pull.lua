@@ -9,9 +9,16 @@ local log = require "log"
 local PASSWORD = "fake-pull-password"
 local TOKEN = "fake-pull-bearer-token"
 local requests, server = {}, nil
-package.loaded.http = {request = function(req)
+local batches = {} -- the size of each http.request_all
+local function request(req)
   requests[#requests + 1] = req
   return server(req)
+end
+package.loaded.http = {request = request, request_all = function(list, opts)
+  batches[#batches + 1] = #list
+  local out = {}
+  for i, req in ipairs(list) do out[i] = table.pack(request(req)) end
+  return out
 end}
 local pull = require "xcsreg.pull"
 local keyring = require "xcsreg.keyring"
@@ -63,9 +70,15 @@ local function urls(from)
   for i = from or 1, #requests do list[#list + 1] = (requests[i].method or "GET") .. " " .. requests[i].url end
   return list
 end
+-- the request "METHOD URL" (the order of a phase's requests is the images')
+local function find(what)
+  for _, req in ipairs(requests) do
+    if (req.method or "GET") .. " " .. req.url == what then return req end
+  end
+end
 
 -- ok, with the fewest requests: one challenge, one token per repository, one HEAD per image
-requests, server = {}, token_registry({["team/app"] = true, ["team/tool"] = true},
+requests, batches, server = {}, {}, token_registry({["team/app"] = true, ["team/tool"] = true},
   {["team/app:1"] = OCI_INDEX, ["team/app:2"] = "application/vnd.docker.distribution.manifest.v2+json",
    ["team/tool:latest"] = "application/vnd.oci.image.manifest.v1+json"})
 local results, stats = pull.check({"reg.example/team/app:1", "reg.example/team/app:2", "reg.example/team/tool",
@@ -77,17 +90,19 @@ t.eq(results[1], {image = "reg.example/team/app:1", state = "ok", secret = "reg-
 t.eq({results[2].state, results[3].state, results[4].state}, {"ok", "ok", "ok"}, "ok: every image")
 t.eq(urls(), {"GET https://reg.example/v2/",
               "GET https://auth.example/token?service=reg&account=u&scope=repository%3Ateam%2Fapp%3Apull",
+              "GET https://auth.example/token?service=reg&account=u&scope=repository%3Ateam%2Ftool%3Apull",
               "HEAD https://reg.example/v2/team/app/manifests/1",
               "HEAD https://reg.example/v2/team/app/manifests/2",
-              "GET https://auth.example/token?service=reg&account=u&scope=repository%3Ateam%2Ftool%3Apull",
               "HEAD https://reg.example/v2/team/tool/manifests/latest"},
      "one challenge, one token per repository scope, one HEAD per distinct image")
-t.eq(requests[3].headers, {Accept = ACCEPT, Authorization = "Bearer " .. TOKEN .. "|repository:team/app:pull"},
+t.eq(batches, {1, 2, 3}, "in phases, each sent at once: the challenge, the tokens, the HEADs")
+local head = find("HEAD https://reg.example/v2/team/app/manifests/1")
+t.eq(head.headers, {Accept = ACCEPT, Authorization = "Bearer " .. TOKEN .. "|repository:team/app:pull"},
      "the HEAD carries containerd's Accept and the token")
-t.eq({requests[1].basic_auth, requests[1].headers, requests[3].basic_auth}, {nil, nil, nil},
+t.eq({requests[1].basic_auth, requests[1].headers, head.basic_auth}, {nil, nil, nil},
      "no credential to /v2/ nor with the token")
 t.eq(requests[2].basic_auth, {"u", PASSWORD}, "the token service gets the credential")
-t.eq({requests[3].timeout, requests[3].max_body, requests[3].follow_redirects}, {30, 1048576, nil},
+t.eq({head.timeout, head.max_body, head.follow_redirects}, {30, 1048576, nil},
      "30 s a request, answers bounded, redirects not followed")
 t.eq({stats.images, stats.requests, stats.challenges, stats.tokens, stats.manifests, stats.states.ok},
      {4, 6, 1, 2, 3, 4}, "stats count images and requests")
@@ -132,6 +147,16 @@ results = pull.check({"reg.example/team/app:1", "reg.example/team/app:9"}, funct
 t.eq({results[1].state, results[1].secret}, {"ok", "second"}, "the second credential pulls when the first is refused")
 t.eq({results[2].state, results[2].secret}, {"not-found", "second"}, "not-found wins over denied when none pulls")
 
+-- a check waiting on a token that a later image's check asks for goes on
+-- in the round that token came: no round is lost to the images' order
+local good_only = keyring.new()
+assert(good_only:add({["reg.example"] = {username = "u", password = PASSWORD}}, "second"))
+requests, batches, server = {}, {}, token_registry({["team/app"] = true}, {["team/app:1"] = OCI_INDEX, ["team/app:2"] = OCI_INDEX})
+results = pull.check({"reg.example/team/app:1", "reg.example/team/app:2"},
+                     function(ref) return (ref.reference == "1" and two or good_only):lookup(ref.name) end)
+t.eq({results[1].state, results[1].secret, results[2].state, batches}, {"ok", "second", "ok", {1, 2, 2}},
+     "the first image's second credential's token, asked by the second image: both HEADs in one round")
+
 -- Basic auth and open registries; Docker Hub's endpoint
 server = function(req)
   if req.url == "https://basic.example/v2/" then return 401, {["www-authenticate"] = 'Basic realm="r"'}, "" end
@@ -150,8 +175,8 @@ assert(many:add({["basic.example"] = {username = "u", password = PASSWORD},
                  ["https://index.docker.io/v1/"] = {username = "hub", password = PASSWORD}}, "many"))
 requests = {}
 results = pull.check({"basic.example/app", "ubuntu:22.04"}, function(ref) return many:lookup(ref.name) end)
-t.eq({results[1].state, requests[2].basic_auth, requests[2].method}, {"ok", {"u", PASSWORD}, "HEAD"},
-     "basic: the HEAD carries the credential")
+t.eq({results[1].state, find("HEAD https://basic.example/v2/app/manifests/latest").basic_auth},
+     {"ok", {"u", PASSWORD}}, "basic: the HEAD carries the credential")
 t.eq({results[2].state, results[2].registry, results[2].media_type, requests[4].url},
      {"ok", "docker.io", OCI_INDEX, "https://registry-1.docker.io/v2/library/ubuntu/manifests/22.04"},
      "Docker Hub: registry-1.docker.io, library/, the key kubectl writes")
@@ -240,6 +265,35 @@ r = run_one("huge error", function(req)
   return nil, "response exceeds 65536 bytes"
 end)
 t.eq({r.state, r.message}, {"not-found", "reg.example has no manifest team/app:1 (HTTP 404)"}, "an error body too big to read")
+
+-- options_for: each registry's own TLS options, its token service's too, in one run
+local two_regs = keyring.new()
+assert(two_regs:add({["reg.example"] = {username = "u", password = PASSWORD},
+                     ["basic.example"] = {username = "u", password = PASSWORD}}, "two"))
+local token_reg = token_registry({["team/app"] = true}, {["team/app:1"] = OCI_INDEX})
+requests, batches, server = {}, {}, function(req)
+  if req.url:match("^https://basic.example/") then
+    if req.url == "https://basic.example/v2/" then return 200, {}, "" end
+    return 200, {["content-type"] = OCI_INDEX}, ""
+  end
+  return token_reg(req)
+end
+local asked = {}
+results = pull.check({"reg.example/team/app:1", "basic.example/app:1", "reg.example/team/app:1"},
+  function(ref) return two_regs:lookup(ref.name) end,
+  {ca_file = "/run.pem", options_for = function(name)
+    asked[#asked + 1] = name
+    if name == "reg.example" then return {ca_file = "/reg.pem", insecure = false} end
+  end})
+local tls = {}
+for _, req in ipairs(requests) do tls[#tls + 1] = req.url:match("//([^/?]*)") .. " " .. tostring(req.ca_file) end
+t.eq({results[1].state, results[2].state, tls, asked}, {"ok", "ok",
+      {"reg.example /reg.pem", "basic.example /run.pem", "auth.example /reg.pem", "basic.example /run.pem",
+       "reg.example /reg.pem"}, {"reg.example", "basic.example"}},
+     "options_for: a registry's CA for it and its token service, opts' for the others; asked once a registry")
+t.eq(batches, {2, 2, 1}, "both registries' challenges at once, then the token beside Basic's HEAD, then the HEAD it lets")
+t.raises("pull.check: options_for must return a table or nil", "options_for returning a string", pull.check,
+         {"reg.example/a"}, by_keyring, {options_for = function() return "x" end})
 
 -- misuse raises
 t.raises("pull.check: unknown option 'retries'", "an unknown option", pull.check, {}, by_keyring, {retries = 3})

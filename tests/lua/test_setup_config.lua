@@ -102,7 +102,7 @@ t.eq(plan and plan.secrets[2].registries[1].username, "robot$x", "second Secret"
 
 fails_with("return 1", "must return a table, not number", "not a table")
 fails_with("return { registry = {} }",
-  'unknown key "registry" (known: all_namespaces, exclude_namespaces, hooks, images, namespace_selector, namespaces, registries, '
+  'unknown key "registry" (known: all_namespaces, clusters, exclude_namespaces, hooks, images, namespace_selector, namespaces, registries, '
   .. 'restart_owners, service_accounts, xnat)', "unknown top-level key")
 fails_with("return { registries = {} }", "registries: must be a non-empty list of entries", "no registries")
 fails_with("return { namespaces = { 'ok', 'Bad_NS' }, registries = { { " .. ok_entry .. " } } }",

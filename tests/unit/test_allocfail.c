@@ -130,12 +130,22 @@ int main(void)
 	              "assert(not pcall(proc.run, {argv = {}}))\n"
 	              "local path = os.tmpname()\n"
 	              "local lock = assert(proc.lock(path, {timeout = 1}))\n"
-	              "lock:unlock(); os.remove(path)\n");
+	              "lock:unlock(); os.remove(path)\n"
+	              "local p = assert(proc.spawn{argv = {'cat'}, stdin = 'abc\\nd'})\n"
+	              "local q, kind, line = proc.wait({p}, 10)\n"
+	              "assert(q == p and kind == 'stdout' and line == 'abc')\n"
+	              "p:close()\n");
 	sweep("http", "local http = require 'http'\n"
 	              "local ok, err = http.request{url = 'http://127.0.0.1:1/', connect_timeout = 1,\n"
 	              "  headers = {['X-A'] = 'b'}, method = 'POST', body = 'x'}\n"
 	              "assert(ok == nil and err)\n"
 	              "assert(not pcall(http.request, {url = 'http://x', bogus = 1}))\n");
+	sweep("http.request_all", "local http = require 'http'\n"
+	              "local r = http.request_all({{url = 'http://127.0.0.1:1/a', connect_timeout = 1},\n"
+	              "  {url = 'http://127.0.0.1:1/b', method = 'POST', body = 'x', headers = {['X-A'] = 'b'}},\n"
+	              "  {url = 'http://127.0.0.1:1/c', basic_auth = {'u', 'p'}}}, {concurrency = 2})\n"
+	              "assert(r[1][1] == nil and r[2].n == 2 and r[3][2])\n"
+	              "assert(not pcall(http.request_all, {{url = 'http://x'}, {bogus = 1}}))\n");
 	sweep("yaml", "local yaml = require 'yaml'\n"
 	              "local v = assert(yaml.decode('a: &x {b: [1, 2.5, ~, !!binary aGk=]}\\nc:\\n  <<: *x\\n  d: *x\\n'))\n"
 	              "assert(yaml.decode('a: 1\\na: 2') == nil)\n"
