@@ -28,7 +28,9 @@ local flags = script.flags {
   { long = "force-rotate", help = "mint credentials from their sources again, even when not due" },
   { long = "restart-stuck", help = "delete the pods stuck pulling an image that now pulls, when a Job owns them" },
   "lock", "lock-timeout", "metrics-file", "concurrency", "request-timeout", "run-timeout",
-  "cluster-concurrency", "cluster-timeout", "quiet", "verbose", "help",
+  "cluster-concurrency", "cluster-timeout",
+  "watch", "listen", "no-leader-elect", "lease-name", "lease-namespace", "lease-duration", "renew-deadline",
+  "retry-period", "watch-timeout", "quiet", "verbose", "help",
 }
 
 local function usage(flags_help)
@@ -67,8 +69,15 @@ the site file, or --context repeated: every cluster at once, each in a process o
 its own, its lines prefixed with its name; one lock, one metrics file (a cluster
 label on each series); the exit status is the clusters' common one, else 1.
 
-Exit status: 0 all namespaces done, 1 some failed, 2 usage or configuration error
-(a hook that failed included; nothing was written), 3 another run holds the lock.
+--watch (controller mode, README "Controller mode"): LIST then WATCH the Namespaces,
+ServiceAccounts and managed Secrets, repair a namespace within a second of the event
+that broke it, rotate minted credentials when due; with 2 replicas, only the holder of
+the Lease writes (scripts/k8s/deployment.yaml). One cluster. SIGTERM: release the
+Lease, exit 0.
+
+Exit status: 0 all namespaces done (--watch: stopped by a signal), 1 some failed,
+2 usage or configuration error (a hook that failed included; nothing was written),
+3 another run holds the lock.
 ]]
 end
 
@@ -81,6 +90,11 @@ local function run(opts)
     return script.EXIT.USAGE, string.format('--output: must be "json" or "yaml", not "%s"', opts.output)
   end
   if opts.output and dry_run ~= "client" then return script.EXIT.USAGE, "--output needs --dry-run=client" end
+  if opts.watch then return require("xcsreg.controller").run(opts) end
+  for _, flag in ipairs { "listen", "no-leader-elect", "lease-name", "lease-namespace", "lease-duration",
+                          "renew-deadline", "retry-period", "watch-timeout" } do
+    if opts[flag] then return script.EXIT.USAGE, "--" .. flag .. " needs --watch" end
+  end
   -- required here, not above: --help and usage errors need none of the
   -- workflow's modules, and start in a third of the time without them
   return require("xcsreg.reconcile").run(opts, flags)

@@ -37,7 +37,7 @@
 
 /* Every libcurl function xcsreg calls (grep -ohE "\bcurl_[a-z_]+\(" src/). */
 #define CURL_FUNCTIONS(X) \
-	X(curl_easy_cleanup) X(curl_easy_getinfo) X(curl_easy_init) X(curl_easy_perform) \
+	X(curl_easy_cleanup) X(curl_easy_getinfo) X(curl_easy_init) X(curl_easy_pause) X(curl_easy_perform) \
 	X(curl_easy_reset) X(curl_easy_setopt) X(curl_easy_strerror) X(curl_free) \
 	X(curl_global_cleanup) X(curl_global_init) X(curl_multi_add_handle) \
 	X(curl_multi_cleanup) X(curl_multi_info_read) X(curl_multi_init) \
@@ -199,6 +199,11 @@ void curl_easy_reset(CURL *h)
 {
 	if (library)
 		real.curl_easy_reset(h);
+}
+
+CURLcode curl_easy_pause(CURL *h, int bitmask)
+{
+	return library ? real.curl_easy_pause(h, bitmask) : CURLE_FAILED_INIT;
 }
 
 CURLcode curl_easy_perform(CURL *h)

@@ -35,9 +35,17 @@
  * handle and frees it: an error or an out-of-memory while results are
  * being made leaves nothing in flight.
  */
+#include <errno.h>
 #include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <lauxlib.h>
@@ -765,7 +773,318 @@ static int http_request_all(lua_State *L)
 	return 1;
 }
 
+
+/* ---- http.listen: a minimal responder for /healthz and /metrics ---- */
+
+/*
+ * A server answers GET requests for a script's own loop (setup.lua --watch),
+ * never blocking it: server:fds() are the descriptors to wait on (the
+ * k8s client's client:wait takes them as integers, so k8s never calls
+ * into http), server:serve(handler) accepts what is pending, reads what
+ * has arrived and answers each complete request with handler(method,
+ * path) -> status, content_type, body. Bounded: at most MAX_CONNS
+ * connections, MAX_REQUEST bytes of request head, CONN_IDLE_MS to send
+ * it; HTTP/1.x only, every answer ends its connection (Connection: close).
+ */
+#define HTTP_SERVER_MT "xcsreg.http.Server"
+#define MAX_CONNS 16
+#define MAX_REQUEST 8192
+#define CONN_IDLE_MS 5000
+
+struct http_conn {
+	int fd;                  /* -1: free */
+	int draining;            /* answered: what else the client sends is read and dropped until it closes */
+	size_t len;
+	struct timespec since;
+	char req[MAX_REQUEST];
+};
+
+struct http_server {
+	int fd;                  /* -1: closed */
+	int port;
+	struct http_conn conns[MAX_CONNS];
+};
+
+static long ms_since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+static void conn_close(struct http_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->len = 0;
+	c->draining = 0;
+}
+
+static void server_free(struct http_server *s)
+{
+	for (int i = 0; i < MAX_CONNS; i++)
+		conn_close(&s->conns[i]);
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
+
+static int server_close(lua_State *L)
+{
+	server_free(luaL_checkudata(L, 1, HTTP_SERVER_MT));
+	return 0;
+}
+
+static struct http_server *check_server(lua_State *L)
+{
+	struct http_server *s = luaL_checkudata(L, 1, HTTP_SERVER_MT);
+	if (s->fd < 0)
+		luaL_error(L, "attempt to use a closed http server");
+	return s;
+}
+
+/* http.listen("HOST:PORT") -> server | nil, message. HOST is an IP address
+ * ([...] for IPv6); PORT 0 picks a free one (server.port). */
+static int http_listen(lua_State *L)
+{
+	size_t len;
+	const char *addr = luaL_checklstring(L, 1, &len);
+	const char *colon = memrchr(addr, ':', len);
+	if (!colon || colon == addr || colon[1] == '\0') {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: not an address: give HOST:PORT, e.g. 127.0.0.1:8080", addr);
+		return 2;
+	}
+	const char *host = addr;
+	size_t hlen = (size_t)(colon - addr);
+	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']')
+		host++, hlen -= 2;
+	char hbuf[64];
+	if (hlen >= sizeof hbuf) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: not an IP address", addr);
+		return 2;
+	}
+	memcpy(hbuf, host, hlen);
+	hbuf[hlen] = '\0';
+	struct http_server *s = lua_newuserdatauv(L, sizeof *s, 0);
+	s->fd = -1;
+	for (int i = 0; i < MAX_CONNS; i++)
+		s->conns[i].fd = -1, s->conns[i].len = 0, s->conns[i].draining = 0;
+	luaL_setmetatable(L, HTTP_SERVER_MT);
+	struct addrinfo hints = {0}, *ai = NULL;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	int rc = getaddrinfo(hbuf, colon + 1, &hints, &ai);
+	if (rc != 0) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: not an IP address and port: %s", addr, gai_strerror(rc));
+		return 2;
+	}
+	s->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (s->fd < 0 || setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(s->fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(s->fd, MAX_CONNS) != 0) {
+		int e = errno;
+		freeaddrinfo(ai);
+		server_free(s);
+		lua_pushnil(L);
+		lua_pushfstring(L, "cannot listen on %s: %s", addr, strerror(e));
+		return 2;
+	}
+	freeaddrinfo(ai);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	if (getsockname(s->fd, (struct sockaddr *)&ss, &sl) == 0)
+		s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+		                                         : ((struct sockaddr_in *)&ss)->sin_port);
+	return 1;
+}
+
+/* server:fds() -> the descriptors to wait on for reading. */
+static int server_fds(lua_State *L)
+{
+	struct http_server *s = check_server(L);
+	lua_createtable(L, MAX_CONNS + 1, 0);
+	lua_Integer n = 0;
+	lua_pushinteger(L, s->fd);
+	lua_rawseti(L, -2, ++n);
+	for (int i = 0; i < MAX_CONNS; i++)
+		if (s->conns[i].fd >= 0) {
+			lua_pushinteger(L, s->conns[i].fd);
+			lua_rawseti(L, -2, ++n);
+		}
+	return 1;
+}
+
+/* Sends a whole small answer; a client that does not take it loses it. */
+static void send_answer(struct http_conn *c, int status, const char *reason, const char *ctype,
+                        const char *body, size_t blen)
+{
+	char head[256];
+	int n = snprintf(head, sizeof head,
+	                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+	                 status, reason, ctype, blen);
+	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, blen}};
+	struct msghdr m = {0};
+	m.msg_iov = iov;
+	m.msg_iovlen = blen ? 2 : 1;
+	size_t left = (size_t)n + blen;
+	while (left > 0) {
+		ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		left -= (size_t)w;
+		while (m.msg_iovlen > 0 && (size_t)w >= m.msg_iov[0].iov_len) {
+			w -= (ssize_t)m.msg_iov[0].iov_len;
+			m.msg_iov++;
+			m.msg_iovlen--;
+		}
+		if (m.msg_iovlen > 0) {
+			m.msg_iov[0].iov_base = (char *)m.msg_iov[0].iov_base + w;
+			m.msg_iov[0].iov_len -= (size_t)w;
+		}
+	}
+	/* closing with unread request bytes would reset the connection, and the
+	 * client could lose the answer: end our side, drain theirs */
+	shutdown(c->fd, SHUT_WR);
+	c->draining = 1;
+	clock_gettime(CLOCK_MONOTONIC, &c->since);
+}
+
+static const char *status_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Unknown";
+	}
+}
+
+/* Answers c's complete request with the handler at index 2. Returns 0, or
+ * -1 when the handler raised (its error on the stack, c answered 500). */
+static int answer(lua_State *L, struct http_conn *c)
+{
+	static const char text[] = "text/plain; charset=utf-8";
+	char *sp1 = memchr(c->req, ' ', c->len);
+	char *sp2 = sp1 ? memchr(sp1 + 1, ' ', c->len - (size_t)(sp1 + 1 - c->req)) : NULL;
+	char *eol = memchr(c->req, '\r', c->len);
+	if (!sp1 || !sp2 || !eol || sp2 > eol || strncmp(sp2 + 1, "HTTP/1.", 7) != 0 || sp1[1] != '/') {
+		send_answer(c, 400, status_reason(400), text, "bad request\n", 12);
+		return 0;
+	}
+	size_t mlen = (size_t)(sp1 - c->req);
+	if (!((mlen == 3 && memcmp(c->req, "GET", 3) == 0) || (mlen == 4 && memcmp(c->req, "HEAD", 4) == 0))) {
+		send_answer(c, 405, status_reason(405), text, "only GET\n", 9);
+		return 0;
+	}
+	int head_only = mlen == 4;
+	char *path = sp1 + 1, *q = memchr(path, '?', (size_t)(sp2 - path));
+	lua_pushvalue(L, 2);
+	lua_pushlstring(L, c->req, mlen);
+	lua_pushlstring(L, path, (size_t)((q ? q : sp2) - path));
+	if (lua_pcall(L, 2, 3, 0) != LUA_OK) {
+		send_answer(c, 500, status_reason(500), text, "internal error\n", 15);
+		return -1;
+	}
+	int status = (int)luaL_optinteger(L, -3, 200);
+	if (status < 100 || status > 599)
+		status = 500;
+	const char *ctype = luaL_optstring(L, -2, text);
+	if (strpbrk(ctype, "\r\n"))
+		ctype = text;
+	size_t blen = 0;
+	const char *body = luaL_optlstring(L, -1, "", &blen);
+	send_answer(c, status, status_reason(status), ctype, body, head_only ? 0 : blen);
+	lua_pop(L, 3);
+	return 0;
+}
+
+/* server:serve(handler) -> the number of requests answered. Never waits. */
+static int server_serve(lua_State *L)
+{
+	struct http_server *s = check_server(L);
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_settop(L, 2);
+	for (;;) { /* accept what is pending, while there is room */
+		int slot = -1;
+		for (int i = 0; i < MAX_CONNS && slot < 0; i++)
+			if (s->conns[i].fd < 0)
+				slot = i;
+		if (slot < 0)
+			break;
+		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			break;
+		s->conns[slot].fd = fd;
+		s->conns[slot].len = 0;
+		clock_gettime(CLOCK_MONOTONIC, &s->conns[slot].since);
+	}
+	lua_Integer answered = 0;
+	for (int i = 0; i < MAX_CONNS; i++) {
+		struct http_conn *c = &s->conns[i];
+		if (c->fd < 0)
+			continue;
+		ssize_t r = 0;
+		if (c->draining) {
+			char sink[4096];
+			while ((r = read(c->fd, sink, sizeof sink)) > 0 || (r < 0 && errno == EINTR))
+				;
+			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || ms_since(&c->since) > CONN_IDLE_MS)
+				conn_close(c);
+			continue;
+		}
+		while (c->len < MAX_REQUEST &&
+		       ((r = read(c->fd, c->req + c->len, MAX_REQUEST - c->len)) > 0 || (r < 0 && errno == EINTR)))
+			if (r > 0)
+				c->len += (size_t)r;
+		if (memmem(c->req, c->len, "\r\n\r\n", 4) || memmem(c->req, c->len, "\n\n", 2)) {
+			if (answer(L, c) != 0)
+				return lua_error(L);
+			answered++;
+		} else if (c->len >= MAX_REQUEST) {
+			send_answer(c, 431, status_reason(431), "text/plain; charset=utf-8", "request too large\n", 18);
+			answered++;
+		} else if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
+		           ms_since(&c->since) > CONN_IDLE_MS) {
+			conn_close(c); /* gone, broken, or too slow */
+		}
+	}
+	lua_pushinteger(L, answered);
+	return 1;
+}
+
+static int server_index(lua_State *L)
+{
+	struct http_server *s = luaL_checkudata(L, 1, HTTP_SERVER_MT);
+	const char *k = luaL_checkstring(L, 2);
+	if (strcmp(k, "port") == 0) {
+		lua_pushinteger(L, s->port);
+		return 1;
+	}
+	lua_getmetatable(L, 1);
+	lua_getfield(L, -1, "methods");
+	lua_getfield(L, -1, k);
+	return 1;
+}
+
+static const luaL_Reg server_methods[] = {
+    {"close", server_close},
+    {"fds", server_fds},
+    {"serve", server_serve},
+    {NULL, NULL},
+};
+
 static const luaL_Reg http_funcs[] = {
+    {"listen", http_listen},
     {"request", http_request},
     {"request_all", http_request_all},
     {NULL, NULL},
@@ -793,5 +1112,16 @@ int luaopen_http(lua_State *L)
 	}
 	lua_setmetatable(L, -2);
 	luaL_setfuncs(L, http_funcs, 1); /* module */
+	if (luaL_newmetatable(L, HTTP_SERVER_MT)) {
+		luaL_newlib(L, server_methods);
+		lua_setfield(L, -2, "methods");
+		lua_pushcfunction(L, server_index);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, server_close);
+		lua_setfield(L, -2, "__gc");
+		lua_pushcfunction(L, server_close);
+		lua_setfield(L, -2, "__close");
+	}
+	lua_pop(L, 1);
 	return 1;
 }

@@ -38,6 +38,7 @@ _Static_assert(offsetof(struct k8s_client, pool) == 0, "k8s_map.c finds the pool
 #define CLIENT_MT "xcsreg.k8s.Client"
 #define ERROR_MT "xcsreg.k8s.Error"
 #define MAP_GUARD_MT "xcsreg.k8s.MapGuard"
+#define WATCH_MT "xcsreg.k8s.Watch"
 
 #define DEFAULT_CONCURRENCY 8 /* a map's requests in flight: gentle on a shared API server */
 #define MAX_QUOTED 1024       /* bytes of a non-Status body quoted in an error */
@@ -53,6 +54,10 @@ _Static_assert(offsetof(struct k8s_client, pool) == 0, "k8s_map.c finds the pool
  * small container's memory. The max_response_bytes option changes it.
  */
 #define DEFAULT_MAX_RESPONSE_BYTES ((size_t)256 << 20)
+/* The default cap on one event of a watch: an object is at most etcd's
+ * request limit (1.5 MiB), a Secret's JSON a third more than its bytes. */
+#define DEFAULT_MAX_EVENT_BYTES ((size_t)4 << 20)
+#define MAX_WAIT_FDS 64       /* descriptors client:wait watches besides the watches */
 
 /* ---- responses to Lua values ---- */
 
@@ -602,6 +607,7 @@ static void check_write_opts(lua_State *L, int idx, struct write_opts *w, int is
  * No map may be running (its frames point into c). */
 static void k8s_client_free(struct k8s_client *c)
 {
+	k8s_watchset_free(&c->watches);
 	k8s_map_free(&c->pool);  /* its handles use the share handle: first */
 	k8s_conn_free(&c->conn);
 	k8s_config_free(&c->config);
@@ -674,7 +680,7 @@ static int k8s_client_new(lua_State *L)
 	luaL_setmetatable(L, CLIENT_MT);
 	int ud = lua_gettop(L);
 	/* the layers, each pointing at those below it and at the one message buffer */
-	c->creds.msg = c->config.msg = c->conn.msg = c->pool.msg = c->msg;
+	c->creds.msg = c->config.msg = c->conn.msg = c->pool.msg = c->watches.msg = c->msg;
 	c->config.creds = &c->creds;
 	c->conn.cfg = &c->config;
 	c->conn.creds = &c->creds;
@@ -928,6 +934,199 @@ static int client_index(lua_State *L)
 	return 1;
 }
 
+/* ---- watches ---- */
+
+/* A watch's userdata; its user value is its client, kept alive by it. */
+struct watch_ud {
+	struct k8s_watch w;
+	struct k8s_client *c;
+	int closed;
+};
+
+/* client:watch(path [, query [, {max_event_bytes = n}]]) -> watch | nil, err.
+ * The query is a LIST's (resourceVersion, allowWatchBookmarks,
+ * timeoutSeconds, labelSelector, fieldSelector...) plus watch=1. */
+static int client_watch(lua_State *L)
+{
+	static const char *const names[] = {"max_event_bytes", NULL};
+	struct k8s_client *c = check_client(L);
+	check_path(L, 2);
+	lua_settop(L, 4);
+	lua_newtable(L); /* 5: the query sent */
+	int query = 5;
+	double timeout_s = 0;
+	if (!lua_isnil(L, 3)) {
+		luaL_checktype(L, 3, LUA_TTABLE);
+		lua_pushnil(L);
+		while (lua_next(L, 3)) {
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			lua_rawset(L, query);
+		}
+		if (lua_getfield(L, 3, "timeoutSeconds") != LUA_TNIL) {
+			int isnum;
+			timeout_s = lua_tonumberx(L, -1, &isnum);
+			luaL_argcheck(L, isnum && timeout_s > 0, 3, "timeoutSeconds must be a positive number");
+		}
+		lua_pop(L, 1);
+	}
+	lua_pushliteral(L, "1");
+	lua_setfield(L, query, "watch");
+	size_t max_event = DEFAULT_MAX_EVENT_BYTES;
+	if (!lua_isnil(L, 4)) {
+		luaL_checktype(L, 4, LUA_TTABLE);
+		opt_check_keys(L, 4, names);
+		max_event = opt_size(L, 4, "max_event_bytes", DEFAULT_MAX_EVENT_BYTES);
+	}
+	struct k8s_req req = {.method = "GET", .idempotent = 1};
+	req.url = push_url(L, c, 2, query, NULL);
+	struct watch_ud *u = lua_newuserdatauv(L, sizeof *u, 1);
+	memset(u, 0, sizeof *u);
+	luaL_setmetatable(L, WATCH_MT);
+	lua_pushvalue(L, 1);
+	lua_setiuservalue(L, -2, 1);
+	u->c = c;
+	u->w.max_event = max_event;
+	/* the server ends the watch at timeoutSeconds; curl's limit is a backstop */
+	long timeout_ms = timeout_s > 0 ? (long)(timeout_s * 1000) + c->conn.request_timeout_ms : 0;
+	struct k8s_call call;
+	k8s_call_init(&c->conn, &call, &req);
+	if (k8s_watch_start(L, &c->conn, &c->watches, &u->w, &call, timeout_ms) != 0) {
+		k8s_watch_stop(&u->w);
+		u->closed = 1;
+		return push_fail(L, c, call.reason ? call.reason : "Transport", -1);
+	}
+	return 1;
+}
+
+static struct watch_ud *check_watch(lua_State *L)
+{
+	struct watch_ud *u = luaL_checkudata(L, 1, WATCH_MT);
+	if (u->closed)
+		luaL_error(L, "attempt to use a closed watch");
+	if (u->c->pool.closed)
+		luaL_error(L, "attempt to use a watch of a closed k8s client");
+	return u;
+}
+
+/* Pushes false and the error that ended w, or false alone after a clean end. */
+static int push_watch_end(lua_State *L, struct watch_ud *u)
+{
+	struct k8s_watch *w = &u->w;
+	struct k8s_client *c = u->c;
+	lua_pushboolean(L, 0);
+	if (w->too_big) {
+		k8s_fail(c, "%s: a watch event is larger than max_event_bytes (%zu bytes)", c->config.server,
+		         w->max_event);
+		push_fail(L, c, "InvalidResponse", -1);
+	} else if (w->result != CURLE_OK) {
+		const char *why = w->x.errbuf[0] ? w->x.errbuf : curl_easy_strerror(w->result);
+		if (w->result == CURLE_OUT_OF_MEMORY)
+			why = "out of memory receiving the watch";
+		k8s_fail(c, "%s: watch: %s", c->config.server, why);
+		push_fail(L, c, "Transport", -1);
+	} else if (w->status < 200 || w->status > 299) {
+		lua_pushnil(L);
+		push_status_error(L, c, &w->x, w->status, 0);
+	} else {
+		return 1;
+	}
+	lua_remove(L, -2); /* the nil of push_fail */
+	return 2;
+}
+
+/* watch:next() -> event {type=, object=} | nil (none yet) | false [, err]
+ * (the watch is over: err is nil when the server ended it cleanly, e.g.
+ * at timeoutSeconds; an ERROR event is an event, not an end). */
+static int watch_next(lua_State *L)
+{
+	struct watch_ud *u = check_watch(L);
+	struct k8s_watch *w = &u->w;
+	size_t len;
+	const char *line;
+	while ((line = k8s_watch_line(w, &len)) != NULL) {
+		if (len == 0 || (len == 1 && line[0] == '\r')) {
+			k8s_watch_consume(w, len);
+			continue;
+		}
+		char why[160];
+		int ok = json_decode_push(L, line, len, why, sizeof why);
+		k8s_watch_consume(w, len);
+		if (ok && lua_istable(L, -1)) {
+			int t = lua_getfield(L, -1, "type");
+			lua_pop(L, 1);
+			if (t == LUA_TSTRING)
+				return 1;
+			snprintf(why, sizeof why, "an event without a type");
+		}
+		k8s_watch_stop(w);
+		w->done = 1;
+		lua_pushboolean(L, 0);
+		k8s_fail(u->c, "%s: watch: %s", u->c->config.server, why);
+		push_fail(L, u->c, "InvalidResponse", -1);
+		lua_remove(L, -2);
+		return 2;
+	}
+	if (!w->done) {
+		lua_pushnil(L);
+		return 1;
+	}
+	return push_watch_end(L, u);
+}
+
+static int watch_close(lua_State *L)
+{
+	struct watch_ud *u = luaL_checkudata(L, 1, WATCH_MT);
+	k8s_watch_stop(&u->w);
+	u->closed = 1;
+	return 0;
+}
+
+/* client:wait(timeout_s [, fds]) -> the descriptors of fds that can be
+ * read (a list, maybe empty). Waits at most timeout_s for any watch of the
+ * client to have something to read (watch:next), or for one of fds (file
+ * descriptors, integers) to be readable; a signal ends it early. */
+static int client_wait(lua_State *L)
+{
+	struct k8s_client *c = check_client(L);
+	double timeout = luaL_checknumber(L, 2);
+	luaL_argcheck(L, timeout >= 0 && timeout <= 86400, 2, "timeout must be 0 to 86400 seconds");
+	struct curl_waitfd fds[MAX_WAIT_FDS];
+	unsigned n = 0;
+	if (!lua_isnoneornil(L, 3)) {
+		luaL_checktype(L, 3, LUA_TTABLE);
+		lua_Integer len = luaL_len(L, 3);
+		luaL_argcheck(L, len <= MAX_WAIT_FDS, 3, "too many descriptors");
+		for (lua_Integer i = 1; i <= len; i++) {
+			lua_rawgeti(L, 3, i);
+			int isnum;
+			lua_Integer fd = lua_tointegerx(L, -1, &isnum);
+			luaL_argcheck(L, isnum && fd >= 0 && fd < 1 << 30, 3, "descriptors must be integers");
+			lua_pop(L, 1);
+			fds[n].fd = (curl_socket_t)fd;
+			fds[n].events = CURL_WAIT_POLLIN;
+			fds[n].revents = 0;
+			n++;
+		}
+	}
+	if (k8s_watchset_wait(&c->watches, (long)(timeout * 1000), fds, n) != 0)
+		return luaL_error(L, "%s", c->msg);
+	lua_createtable(L, (int)n, 0);
+	lua_Integer k = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (fds[i].revents) {
+			lua_pushinteger(L, fds[i].fd);
+			lua_rawseti(L, -2, ++k);
+		}
+	return 1;
+}
+
+static const luaL_Reg watch_methods[] = {
+    {"close", watch_close},
+    {"next", watch_next},
+    {NULL, NULL},
+};
+
 /* ---- errors ---- */
 
 static int error_tostring(lua_State *L)
@@ -1018,6 +1217,8 @@ static const luaL_Reg client_methods[] = {
     {"replace", client_replace},
     {"request", client_request},
     {"stats", client_stats},
+    {"wait", client_wait},
+    {"watch", client_watch},
     {NULL, NULL},
 };
 
@@ -1044,6 +1245,15 @@ int luaopen_k8s(lua_State *L)
 		lua_setfield(L, -2, "__close");
 		lua_pushcfunction(L, client_tostring);
 		lua_setfield(L, -2, "__tostring");
+	}
+	lua_pop(L, 1);
+	if (luaL_newmetatable(L, WATCH_MT)) {
+		luaL_newlib(L, watch_methods);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, watch_close);
+		lua_setfield(L, -2, "__gc");
+		lua_pushcfunction(L, watch_close);
+		lua_setfield(L, -2, "__close");
 	}
 	lua_pop(L, 1);
 	if (luaL_newmetatable(L, MAP_GUARD_MT)) {

@@ -10,6 +10,8 @@
  *                   retrying: struct k8s_conn                   k8s_transfer.h
  *   k8s_map.c       client:map, requests from coroutines over the
  *                   curl multi interface: struct k8s_pool       k8s_map.h
+ *   k8s_watch.c     WATCH streams, waited on together with the
+ *                   caller's descriptors: struct k8s_watchset  k8s_watch.h
  *   k8s.c           the Lua module: clients, requests, errors    k8s.h
  *
  * Each file includes only the headers below it and calls only into the
@@ -24,12 +26,14 @@
 #define K8S_H
 
 #include "k8s_map.h"
+#include "k8s_watch.h"
 
 struct k8s_client {
 	struct k8s_pool pool;     /* first: k8s_map.c finds it at the userdata's address */
 	struct k8s_conn conn;
 	struct k8s_config config;
 	struct k8s_creds creds;
+	struct k8s_watchset watches;
 	int concurrency;          /* coroutines of a map, unless it says otherwise */
 	char msg[K8S_MSG_SIZE];   /* the last error, for the user; every layer's msg */
 };

@@ -44,10 +44,17 @@
 /* ---- signals: SIGTERM, SIGINT, SIGHUP end a run cleanly ---- */
 
 static volatile sig_atomic_t caught_signal;
+/* A script that ends its own run (setup.lua --watch: finish the namespace in
+ * hand, release its Lease, exit 0) takes the signals: they no longer stop
+ * requests, and proc.signal() reports them. */
+static volatile sig_atomic_t deferring, deferred_signal;
 
 static void on_signal(int sig)
 {
-	caught_signal = sig;
+	if (deferring)
+		deferred_signal = sig;
+	else
+		caught_signal = sig;
 }
 
 void proc_catch_signals(void)
@@ -1176,12 +1183,62 @@ static int procl_hide_env(lua_State *L)
 	return 0;
 }
 
+/* proc.defer_signals(): from now on SIGTERM, SIGINT and SIGHUP do not end
+ * the run (no request is refused, the exit status is the script's); the
+ * script asks proc.signal() and ends by itself. A second one of a kind
+ * still ends the process at once. */
+static int procl_defer_signals(lua_State *L)
+{
+	deferring = 1;
+	if (caught_signal && !deferred_signal)
+		deferred_signal = caught_signal;
+	return 0;
+}
+
+/* proc.signal(): the name of the signal that asked a deferring script to
+ * end ("SIGTERM"), or nil. */
+static int procl_signal(lua_State *L)
+{
+	int sig = deferred_signal;
+	if (!sig)
+		return 0;
+	lua_pushstring(L, proc_signal_name(sig));
+	return 1;
+}
+
+/* proc.time(): the wall clock in seconds since the epoch, to the
+ * microsecond (a Lease's MicroTime); timers use proc.clock. */
+static int procl_time(lua_State *L)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long micros = ts.tv_nsec / 1000; /* MicroTime: whole microseconds */
+	lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)micros / 1e6);
+	return 1;
+}
+
+/* proc.identity(): "HOSTNAME_PID", the default holder of a Lease (as
+ * client-go's examples make it: hostname plus a unique suffix). */
+static int procl_identity(lua_State *L)
+{
+	char host[256];
+	if (gethostname(host, sizeof host) != 0)
+		strcpy(host, "localhost");
+	host[sizeof host - 1] = '\0';
+	lua_pushfstring(L, "%s_%d", host, (int)getpid());
+	return 1;
+}
+
 static const luaL_Reg proc_funcs[] = {
     {"clock", procl_clock},
+    {"defer_signals", procl_defer_signals},
     {"hide_env", procl_hide_env},
+    {"identity", procl_identity},
     {"lock", procl_lock},
     {"run", procl_run},
+    {"signal", procl_signal},
     {"spawn", procl_spawn},
+    {"time", procl_time},
     {"wait", procl_wait},
     {NULL, NULL},
 };

@@ -16,7 +16,9 @@ local HELP = {
 -- The text of run = { time = epoch seconds, success = boolean, expiries = {
 -- { namespace =, secret =, expires_at = epoch seconds }, ... } }, or of a
 -- fleet's run = { clusters = { { name =, time =, success =, expiries = },
--- ... } }: the same series, each with a first label cluster="NAME".
+-- ... } }: the same series, each with a first label cluster="NAME"; then
+-- run.counters = { { name =, help =, type = "counter"|"gauge", value = }, ... }
+-- (setup.lua --watch's own, served on /metrics).
 function metrics.text(run)
   local clusters = run.clusters or { run }
   local lines = {}
@@ -38,6 +40,11 @@ function metrics.text(run)
       add(string.format('namespace="%s",secret="%s"', quote(e.namespace), quote(e.secret)), e.expires_at)
     end
   end)
+  for _, c in ipairs(run.counters or {}) do
+    lines[#lines + 1] = "# HELP " .. c.name .. " " .. c.help
+    lines[#lines + 1] = "# TYPE " .. c.name .. " " .. c.type
+    lines[#lines + 1] = c.name .. " " .. string.format("%d", c.value)
+  end
   return table.concat(lines, "\n") .. "\n"
 end
 

@@ -166,7 +166,7 @@ end
 -- site file's images it would be used for (pull_refusal). Each distinct
 -- credential is checked once a run; one whose registry cannot be reached
 -- here passes with a warning (the cluster may reach it).
-local function verifier(images)
+function reconcile.verifier(images)
   local checked = {}
   return function(registries)
     for _, r in ipairs(registries) do
@@ -449,7 +449,7 @@ local function locked_steps(opts, run, plan)
     return EXIT.USAGE
   end
   local work = { adopt = opts.adopt, dry_run = opts["dry-run"] == "server", force = opts["force-rotate"],
-                 verify = not opts["no-verify"] and verifier(plan.images) }
+                 verify = not opts["no-verify"] and reconcile.verifier(plan.images) }
   if #list > 1 then
     work.snapshot, err = snapshot.take(client, plan.service_accounts)
     if not work.snapshot then

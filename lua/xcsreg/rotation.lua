@@ -63,6 +63,24 @@ local function due(s, obj, auths, now, force)
   if left < refresh_before then return "less than refresh_before left" end
 end
 
+-- Why Secret s's minted credentials are due, given the stored Secret obj
+-- (false: none), or nil: the check rotation.credentials makes, for a
+-- controller that decides whether to write at all.
+function rotation.due(s, obj, now)
+  return due(s, obj, stored_auths(obj), now, false)
+end
+
+-- When the stored Secret obj's minted credentials fall due (the first
+-- whole second at which rotation.due says so), or nil when it records no
+-- lifetime.
+function rotation.due_at(s, obj)
+  local rotated, expires = annotation(obj, rotation.ROTATED_AT), rotation.expires_at(obj)
+  if not rotated or not expires or expires <= rotated then return nil end
+  local refresh_before = 0
+  for _, r in ipairs(s.registries) do refresh_before = math.max(refresh_before, r.refresh_before or 0) end
+  return math.floor(math.min(rotated + (expires - rotated) / 2, expires - refresh_before)) + 1
+end
+
 -- The registries of Secret s with their credentials, for a write at `now`:
 -- static passwords as read, minted ones from the stored Secret obj when it
 -- is not due, else from their source (once per run). Returns the list and

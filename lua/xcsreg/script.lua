@@ -59,6 +59,25 @@ local common = {
   quiet = { long = "quiet", short = "q", help = "print errors only" },
   verbose = { long = "verbose", short = "v", repeated = true, help = "log more (repeat for more: -vv, -vvv)" },
   help = { long = "help", short = "h", help = "print this help" },
+  -- setup.lua --watch (xcsreg.controller, xcsreg.leader)
+  watch = { long = "watch", help = "controller mode: keep the cluster as the site file says, from watch events, "
+    .. "until SIGTERM" },
+  listen = { long = "listen", arg = "ADDR", help = "with --watch: serve /healthz and /metrics on ADDR "
+    .. "(e.g. 127.0.0.1:9090; port 0 picks one)" },
+  ["no-leader-elect"] = { long = "no-leader-elect", help = "with --watch: write without holding the Lease "
+    .. "(one replica only)" },
+  ["lease-name"] = { long = "lease-name", arg = "NAME", help = "with --watch: the Lease of the leader election "
+    .. "(default xcsreg)" },
+  ["lease-namespace"] = { long = "lease-namespace", arg = "NS", help = "with --watch: the Lease's namespace "
+    .. "(default: the context's)" },
+  ["lease-duration"] = { long = "lease-duration", arg = "SECONDS", help = "with --watch: how long a Lease not "
+    .. "renewed stays its holder's (default 15)" },
+  ["renew-deadline"] = { long = "renew-deadline", arg = "SECONDS", help = "with --watch: the leader stops "
+    .. "writing when it has not renewed for this long (default 10)" },
+  ["retry-period"] = { long = "retry-period", arg = "SECONDS", help = "with --watch: between attempts to take "
+    .. "or renew the Lease (default 2)" },
+  ["watch-timeout"] = { long = "watch-timeout", arg = "SECONDS", help = "with --watch: ask the server to end "
+    .. "each watch after this long (default 5 to 10 minutes)" },
 }
 
 -- A flag spec list: each item the name of a common flag, or a spec of the

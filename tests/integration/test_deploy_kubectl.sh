@@ -34,9 +34,12 @@ declare -A want=(
 	[clusterrole-optional.yaml]="clusterrole.rbac.authorization.k8s.io/xcsreg-namespaces
 clusterrolebinding.rbac.authorization.k8s.io/xcsreg-namespaces
 clusterrole.rbac.authorization.k8s.io/xcsreg-cluster
-clusterrolebinding.rbac.authorization.k8s.io/xcsreg-cluster"
+clusterrolebinding.rbac.authorization.k8s.io/xcsreg-cluster
+clusterrole.rbac.authorization.k8s.io/xcsreg-watch-cluster
+clusterrolebinding.rbac.authorization.k8s.io/xcsreg-watch-cluster"
 	[configmap-site.yaml]="configmap/xcsreg-site"
 	[cronjob.yaml]="cronjob.batch/xcsreg"
+	[deployment.yaml]="deployment.apps/xcsreg"
 	[irsa-serviceaccount.yaml]="serviceaccount/xcsreg"
 	[rbac-restart.yaml]="role.rbac.authorization.k8s.io/xcsreg-restart
 rolebinding.rbac.authorization.k8s.io/xcsreg-restart"
@@ -44,6 +47,8 @@ rolebinding.rbac.authorization.k8s.io/xcsreg-restart"
 rolebinding.rbac.authorization.k8s.io/xcsreg-status-workloads"
 	[rbac-status.yaml]="role.rbac.authorization.k8s.io/xcsreg-status
 rolebinding.rbac.authorization.k8s.io/xcsreg-status"
+	[rbac-watch.yaml]="role.rbac.authorization.k8s.io/xcsreg-watch
+rolebinding.rbac.authorization.k8s.io/xcsreg-watch"
 	[rbac.yaml]="serviceaccount/xcsreg
 role.rbac.authorization.k8s.io/xcsreg
 rolebinding.rbac.authorization.k8s.io/xcsreg"

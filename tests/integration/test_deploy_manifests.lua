@@ -8,8 +8,9 @@ local lib = require "deploylib"
 local proc = require "proc"
 
 local NS = "xnat-jobs"
-local files = { "clusterrole-optional.yaml", "configmap-site.yaml", "cronjob.yaml", "irsa-serviceaccount.yaml",
-  "rbac-restart.yaml", "rbac-status-workloads.yaml", "rbac-status.yaml", "rbac.yaml", "secret-passwords.yaml" }
+local files = { "clusterrole-optional.yaml", "configmap-site.yaml", "cronjob.yaml", "deployment.yaml",
+  "irsa-serviceaccount.yaml", "rbac-restart.yaml", "rbac-status-workloads.yaml", "rbac-status.yaml", "rbac-watch.yaml",
+  "rbac.yaml", "secret-passwords.yaml" }
 local CLUSTER_SCOPED = { ClusterRole = true, ClusterRoleBinding = true }
 local by_kind = {}
 for _, f in ipairs(files) do
@@ -158,12 +159,15 @@ for _, e in ipairs(by_kind.RoleBinding) do
     "RoleBinding " .. rb.metadata.name .. ": a Role of these files (namespaced, not a ClusterRole)")
   bound[rb.roleRef.name] = true
 end
-t.eq(bound, { xcsreg = true, ["xcsreg-status"] = true, ["xcsreg-restart"] = true, ["xcsreg-status-workloads"] = true },
+t.eq(bound, { xcsreg = true, ["xcsreg-status"] = true, ["xcsreg-restart"] = true, ["xcsreg-status-workloads"] = true,
+  ["xcsreg-watch"] = true },
   "every Role is bound")
 for name, role in pairs(roles) do
   for _, rule in ipairs(role.rules) do
-    -- only the workloads Role reads another group than the core one: their pod templates
-    local groups = name == "xcsreg-status-workloads" and { { "batch" }, { "apps" } } or { { "" } }
+    -- only the workloads Role reads another group than the core one (their pod
+    -- templates), and the watch Role (its Lease)
+    local groups = name == "xcsreg-status-workloads" and { { "batch" }, { "apps" } }
+      or name == "xcsreg-watch" and { { "" }, { "coordination.k8s.io" } } or { { "" } }
     local group_ok = false
     for _, g in ipairs(groups) do group_ok = group_ok or t.deep_equal(rule.apiGroups, g) end
     t.ok(group_ok and rule.resourceNames == nil and not json.encode(rule):find("*", 1, true),
@@ -174,6 +178,44 @@ for _, e in ipairs(by_kind.ClusterRoleBinding or {}) do
   t.eq(e.obj.subjects, { { kind = "ServiceAccount", name = pod.serviceAccountName, namespace = cj.metadata.namespace } },
     "ClusterRoleBinding " .. e.obj.metadata.name .. ": only xcsreg's own ServiceAccount, never default")
 end
+
+-- ---- the Deployment (controller mode) ----
+local dep = one("Deployment", "deployment.yaml")
+local dpod = dep.spec.template.spec
+t.eq({ dep.apiVersion, dep.spec.replicas, dep.spec.selector.matchLabels, dep.spec.template.metadata.labels },
+  { "apps/v1", 2, { ["app.kubernetes.io/name"] = "xcsreg" }, { ["app.kubernetes.io/name"] = "xcsreg" } },
+  "Deployment: apps/v1, 2 replicas, its selector matches its pods")
+t.eq({ dpod.serviceAccountName, dpod.automountServiceAccountToken }, { "xcsreg", true },
+  "Deployment: the CronJob's ServiceAccount, with its token")
+t.eq(dpod.securityContext, pod.securityContext, "Deployment: the CronJob's pod security context")
+local dc = dpod.containers[1]
+t.eq({ #dpod.containers, dc.image, dc.args[1], dc.args[2], dc.securityContext, dc.resources },
+  { 1, containers[1].image, "run", "setup.lua", containers[1].securityContext, containers[1].resources },
+  "Deployment: one container, setup.lua from the CronJob's image, its security context and resources")
+local dcheck = assert(lib.check_args(dc.args))
+t.eq(dcheck.unknown, {}, "Deployment: every flag is one setup.lua takes")
+local has_watch = false
+for _, a in ipairs(dc.args) do has_watch = has_watch or a == "--watch" end
+t.ok(has_watch, "Deployment: --watch")
+t.eq(lib.arg_value(dc.args, "--config"), lib.arg_value(containers[1].args, "--config"), "Deployment: the CronJob's site file")
+local listen = lib.arg_value(dc.args, "--listen")
+local lport = tonumber(listen and listen:match(":(%d+)$"))
+local ports = {}
+for _, p in ipairs(dc.ports) do ports[p.name] = p.containerPort end
+t.ok(lport and ports[dc.livenessProbe.httpGet.port] == lport and ports[dc.readinessProbe.httpGet.port] == lport,
+  "Deployment: the probes ask the port of --listen", tostring(listen))
+t.eq({ dc.livenessProbe.httpGet.path, dc.readinessProbe.httpGet.path }, { "/healthz", "/healthz" },
+  "Deployment: the probes ask /healthz")
+local denv = {}
+for _, e in ipairs(dc.env) do denv[e.name] = e end
+t.eq({ denv.POD_NAME.valueFrom.fieldRef.fieldPath, denv.POD_IP.valueFrom.fieldRef.fieldPath },
+  { "metadata.name", "status.podIP" }, "Deployment: POD_NAME (the Lease's holderIdentity) and POD_IP (--listen)")
+t.ok(listen:find("$(POD_IP)", 1, true) == 1, "Deployment: --listen on the pod's IP", listen)
+t.eq(denv.HARBOR_TOKEN, containers[1].env[1], "Deployment: the CronJob's password variable")
+local dvol = {}
+for _, v in ipairs(dpod.volumes) do dvol[v.name] = v end
+t.eq({ dvol.site, dvol.passwords }, { volumes.site, volumes.passwords }, "Deployment: the CronJob's site and password volumes")
+t.ok(dpod.terminationGracePeriodSeconds >= 15, "Deployment: time to finish and release the Lease on SIGTERM")
 
 -- ---- IRSA ----
 local irsa = one("ServiceAccount", "irsa-serviceaccount.yaml")

@@ -3,7 +3,7 @@
 # Under valgrind, with the plain build: every Lua test of the primitives,
 # the hostile-input tests (files, HTTP and Kubernetes servers that misbehave:
 # their error paths), and the k8s client's tests of configuration, errors and
-# credentials against the API simulator. No invalid reads or writes, no
+# credentials against the API simulator, and its watches (with http.listen). No invalid reads or writes, no
 # memory definitely or indirectly lost. ASan cannot see what the
 # uninstrumented liblua writes (a Lua stack overflow in kubeconfig.c was
 # seen by valgrind only); the sanitized build runs every test besides.
@@ -19,7 +19,8 @@ files=(tests/lua/test_*.lua
 	tests/integration/test_hostile_*.lua
 	tests/integration/test_k8s_config.lua
 	tests/integration/test_k8s_errors.lua
-	tests/integration/test_k8s_auth.lua)
+	tests/integration/test_k8s_auth.lua
+	tests/integration/test_k8s_watch.lua)
 work=$(mktemp -d "${XCSREG_TEST_TMP:-/tmp}/valgrind.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

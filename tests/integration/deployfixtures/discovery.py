@@ -26,6 +26,7 @@ def resource_list(group_version, resources):
 
 
 GROUPS = {
+    "apps": [("v1", [resource("deployments", "Deployment", True, ["deploy"])])],
     "batch": [("v1", [resource("cronjobs", "CronJob", True, ["cj"]), resource("jobs", "Job", True)])],
     "rbac.authorization.k8s.io": [("v1", [
         resource("clusterrolebindings", "ClusterRoleBinding", False),
