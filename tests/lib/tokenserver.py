@@ -131,6 +131,9 @@ class Handler(BaseHTTPRequestHandler):
         status, headers, body = service.answer(self.path, self.headers.get("Authorization"))
         html = isinstance(body, str)
         data = body.encode() if html else json.dumps(body).encode()
+        # logged before the answer goes out, so that a client that has its
+        # answer finds the request in the log (a test reads it right after)
+        service.log.write(f"{self.requestline} -> {status}\n")
         self.send_response(status)
         self.send_header("Content-Type", "text/html" if html else "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -138,7 +141,6 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
-        service.log.write(f"{self.requestline} -> {status}\n")
 
     def log_message(self, format, *args):
         pass
