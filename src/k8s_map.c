@@ -93,21 +93,6 @@ struct loop {
 
 /* ---- tasks ---- */
 
-static void xfer_free(struct k8s_xfer *x)
-{
-	if (x->curl) {
-		curl_easy_cleanup(x->curl);
-		x->curl = NULL;
-	}
-	curl_slist_free_all(x->headers);
-	x->headers = NULL;
-	k8s_wipe(&x->body.data, x->body.cap); /* may hold Secret data */
-	x->body.len = x->body.cap = 0;
-	free(x->head.data);
-	x->head.data = NULL;
-	x->head.len = x->head.cap = 0;
-}
-
 void k8s_map_free(struct k8s_pool *c)
 {
 	for (int i = 0; i < c->ntasks; i++)
@@ -118,7 +103,7 @@ void k8s_map_free(struct k8s_pool *c)
 		c->multi = NULL;
 	}
 	for (int i = 0; i < c->ntasks; i++) {
-		xfer_free(&c->tasks[i]->x);
+		k8s_xfer_free(&c->tasks[i]->x);
 		free(c->tasks[i]);
 		c->tasks[i] = NULL;
 	}

@@ -485,23 +485,28 @@ int k8s_share_init(struct k8s_conn *c)
 	return 0;
 }
 
+void k8s_xfer_free(struct k8s_xfer *x)
+{
+	if (x->curl) {
+		curl_easy_cleanup(x->curl);
+		x->curl = NULL;
+	}
+	curl_slist_free_all(x->headers); /* may hold the Authorization header */
+	x->headers = NULL;
+	k8s_wipe(&x->body.data, x->body.cap); /* may hold Secret data */
+	x->body.len = x->body.cap = 0;
+	free(x->head.data);
+	x->head.data = NULL;
+	x->head.len = x->head.cap = 0;
+}
+
 void k8s_conn_free(struct k8s_conn *c)
 {
-	if (c->x.curl) {
-		curl_easy_cleanup(c->x.curl);
-		c->x.curl = NULL;
-	}
+	k8s_xfer_free(&c->x);
 	if (c->share) { /* after every handle using it: closes the pooled connections */
 		curl_share_cleanup(c->share);
 		c->share = NULL;
 	}
-	curl_slist_free_all(c->x.headers); /* may hold the Authorization header */
-	c->x.headers = NULL;
-	k8s_wipe(&c->x.body.data, c->x.body.cap); /* may hold Secret data */
-	c->x.body.len = c->x.body.cap = 0;
-	free(c->x.head.data);
-	c->x.head.data = NULL;
-	c->x.head.len = c->x.head.cap = 0;
 	free(c->user_agent);
 	c->user_agent = NULL;
 }

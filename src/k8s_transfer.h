@@ -116,6 +116,10 @@ const char *k8s_header_value(const struct k8s_buf *head, const char *name, size_
  * reused by its next request, but a big answer (a LIST of the cluster's
  * Secrets) is not kept once its caller has it. */
 void k8s_xfer_trim(struct k8s_xfer *x);
+/* Frees x's easy handle (out of any multi handle first) and its buffers,
+ * wiping what may hold Secret data or the Authorization header; safe to
+ * call again. */
+void k8s_xfer_free(struct k8s_xfer *x);
 /* Frees the blocking handle and the share handle (after every other handle
  * using it is gone: a map's, k8s_map_free), and c's strings; safe to call again. */
 void k8s_conn_free(struct k8s_conn *c);

@@ -201,17 +201,7 @@ int k8s_watchset_wait(struct k8s_watchset *s, long timeout_ms, struct curl_waitf
 void k8s_watch_stop(struct k8s_watch *w)
 {
 	detach(w);
-	if (w->x.curl) {
-		curl_easy_cleanup(w->x.curl);
-		w->x.curl = NULL;
-	}
-	curl_slist_free_all(w->x.headers); /* may hold the Authorization header */
-	w->x.headers = NULL;
-	k8s_wipe(&w->x.body.data, w->x.body.cap); /* may hold Secret data */
-	w->x.body.len = w->x.body.cap = 0;
-	free(w->x.head.data);
-	w->x.head.data = NULL;
-	w->x.head.len = w->x.head.cap = 0;
+	k8s_xfer_free(&w->x);
 	w->start = 0;
 }
 
