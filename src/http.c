@@ -789,6 +789,7 @@ static int http_request_all(lua_State *L)
 #define HTTP_SERVER_MT "xcsreg.http.Server"
 #define MAX_CONNS 16
 #define MAX_REQUEST 8192
+#define MAX_CONTENT_TYPE 100  /* bytes of a handler's content type; longer ones are text/plain */
 #define CONN_IDLE_MS 5000
 
 struct http_conn {
@@ -802,6 +803,7 @@ struct http_conn {
 struct http_server {
 	int fd;                  /* -1: closed */
 	int port;
+	int accept_paused;       /* no free slot, or accept failed: fds() leaves fd out (it would stay readable) */
 	struct http_conn conns[MAX_CONNS];
 };
 
@@ -908,8 +910,10 @@ static int server_fds(lua_State *L)
 	struct http_server *s = check_server(L);
 	lua_createtable(L, MAX_CONNS + 1, 0);
 	lua_Integer n = 0;
-	lua_pushinteger(L, s->fd);
-	lua_rawseti(L, -2, ++n);
+	if (!s->accept_paused) {
+		lua_pushinteger(L, s->fd);
+		lua_rawseti(L, -2, ++n);
+	}
 	for (int i = 0; i < MAX_CONNS; i++)
 		if (s->conns[i].fd >= 0) {
 			lua_pushinteger(L, s->conns[i].fd);
@@ -922,10 +926,12 @@ static int server_fds(lua_State *L)
 static void send_answer(struct http_conn *c, int status, const char *reason, const char *ctype,
                         const char *body, size_t blen)
 {
-	char head[256];
+	char head[128 + MAX_CONTENT_TYPE]; /* answer() keeps ctype within MAX_CONTENT_TYPE */
 	int n = snprintf(head, sizeof head,
 	                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
 	                 status, reason, ctype, blen);
+	if (n < 0 || (size_t)n >= sizeof head)
+		return;
 	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, blen}};
 	struct msghdr m = {0};
 	m.msg_iov = iov;
@@ -995,14 +1001,21 @@ static int answer(lua_State *L, struct http_conn *c)
 		send_answer(c, 500, status_reason(500), text, "internal error\n", 15);
 		return -1;
 	}
-	int status = (int)luaL_optinteger(L, -3, 200);
-	if (status < 100 || status > 599)
-		status = 500;
-	const char *ctype = luaL_optstring(L, -2, text);
-	if (strpbrk(ctype, "\r\n"))
-		ctype = text;
+	/* Checked without raising: a raise here would leave c unanswered, and
+	 * its request would run the handler again at every serve. */
+	int is_int = 1;
+	lua_Integer code = lua_isnil(L, -3) ? 200 : lua_tointegerx(L, -3, &is_int);
+	const char *ctype = lua_isnil(L, -2) ? text : lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
 	size_t blen = 0;
-	const char *body = luaL_optlstring(L, -1, "", &blen);
+	const char *body = lua_isnil(L, -1) ? "" : lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &blen) : NULL;
+	if ((!lua_isnil(L, -3) && !is_int) || !ctype || !body) {
+		send_answer(c, 500, status_reason(500), text, "internal error\n", 15);
+		lua_pushliteral(L, "http server: the handler must return [status (integer), content type (string), body (string)]");
+		return -1;
+	}
+	int status = code < 100 || code > 599 ? 500 : (int)code;
+	if (strpbrk(ctype, "\r\n") || strlen(ctype) > MAX_CONTENT_TYPE)
+		ctype = text;
 	send_answer(c, status, status_reason(status), ctype, body, head_only ? 0 : blen);
 	lua_pop(L, 3);
 	return 0;
@@ -1014,16 +1027,21 @@ static int server_serve(lua_State *L)
 	struct http_server *s = check_server(L);
 	luaL_checktype(L, 2, LUA_TFUNCTION);
 	lua_settop(L, 2);
+	s->accept_paused = 0;
 	for (;;) { /* accept what is pending, while there is room */
 		int slot = -1;
 		for (int i = 0; i < MAX_CONNS && slot < 0; i++)
 			if (s->conns[i].fd < 0)
 				slot = i;
-		if (slot < 0)
+		if (slot < 0) {
+			s->accept_paused = 1; /* until a serve finds a slot free */
 			break;
+		}
 		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			s->accept_paused = errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR; /* EMFILE, ... */
 			break;
+		}
 		s->conns[slot].fd = fd;
 		s->conns[slot].len = 0;
 		clock_gettime(CLOCK_MONOTONIC, &s->conns[slot].since);
@@ -1036,7 +1054,8 @@ static int server_serve(lua_State *L)
 		ssize_t r = 0;
 		if (c->draining) {
 			char sink[4096];
-			while ((r = read(c->fd, sink, sizeof sink)) > 0 || (r < 0 && errno == EINTR))
+			int reads = 0; /* a client that keeps sending must not hold serve */
+			while (reads++ < 16 && ((r = read(c->fd, sink, sizeof sink)) > 0 || (r < 0 && errno == EINTR)))
 				;
 			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || ms_since(&c->since) > CONN_IDLE_MS)
 				conn_close(c);

@@ -966,7 +966,9 @@ static int client_watch(lua_State *L)
 		if (lua_getfield(L, 3, "timeoutSeconds") != LUA_TNIL) {
 			int isnum;
 			timeout_s = lua_tonumberx(L, -1, &isnum);
-			luaL_argcheck(L, isnum && timeout_s > 0, 3, "timeoutSeconds must be a positive number");
+			/* a week at most: the apiserver's own bound is far below, and curl's backstop is a long */
+			luaL_argcheck(L, isnum && timeout_s > 0 && timeout_s <= 7 * 86400, 3,
+			              "timeoutSeconds must be a positive number of seconds, at most a week");
 		}
 		lua_pop(L, 1);
 	}
@@ -1049,7 +1051,7 @@ static int watch_next(lua_State *L)
 			k8s_watch_consume(w, len);
 			continue;
 		}
-		char why[160];
+		char why[160] = "an event that is not a JSON object"; /* json_decode_push's own on a syntax error */
 		int ok = json_decode_push(L, line, len, why, sizeof why);
 		k8s_watch_consume(w, len);
 		if (ok && lua_istable(L, -1)) {

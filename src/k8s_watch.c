@@ -147,10 +147,11 @@ static void detach(struct k8s_watch *w)
 	w->set = NULL;
 }
 
-static void collect_done(struct k8s_watchset *s)
+/* Marks the watches whose transfer is over done; returns how many. */
+static int collect_done(struct k8s_watchset *s)
 {
 	CURLMsg *m;
-	int queued;
+	int queued, ended = 0;
 	while ((m = curl_multi_info_read(s->multi, &queued)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
@@ -164,7 +165,9 @@ static void collect_done(struct k8s_watchset *s)
 			curl_easy_getinfo(w->x.curl, CURLINFO_RESPONSE_CODE, &w->status);
 		w->done = 1;
 		detach(w);
+		ended++;
 	}
+	return ended;
 }
 
 /* Whether the script has something to read without waiting. */
@@ -184,10 +187,10 @@ int k8s_watchset_wait(struct k8s_watchset *s, long timeout_ms, struct curl_waitf
 		return k8s_fail(s, "out of memory waiting on watches");
 	CURLMcode mc = curl_multi_perform(s->multi, &running);
 	if (mc == CURLM_OK) {
-		collect_done(s);
-		if (pending(s, s->head))
+		/* a watch that ended here is off the list, but its last lines and
+		 * its end are for the caller now: watch:next tells them without a wait */
+		if (collect_done(s) > 0 || pending(s, s->head))
 			timeout_ms = 0;
-		/* an ended watch is off the list: watch:next tells the caller without a wait */
 		mc = curl_multi_poll(s->multi, extra, nextra, timeout_ms > 0 ? (int)timeout_ms : 0, NULL);
 	}
 	if (mc == CURLM_OK)
