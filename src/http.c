@@ -872,6 +872,7 @@ static int http_listen(lua_State *L)
 	hbuf[hlen] = '\0';
 	struct http_server *s = lua_newuserdatauv(L, sizeof *s, 0);
 	s->fd = -1;
+	s->accept_paused = 0;
 	for (int i = 0; i < MAX_CONNS; i++)
 		s->conns[i].fd = -1, s->conns[i].len = 0, s->conns[i].draining = 0;
 	luaL_setmetatable(L, HTTP_SERVER_MT);
